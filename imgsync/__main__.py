@@ -1,0 +1,5 @@
+"""``python -m imgsync`` runs the command line."""
+
+from imgsync.cli import main
+
+main()
