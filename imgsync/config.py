@@ -1,0 +1,331 @@
+"""One validated, frozen settings object.
+
+Where a setting comes from, strongest first (docs/contract.md): a command-line flag, an
+``IMGSYNC_*`` environment variable, the TOML file, the default written here. The file is
+``--config PATH``, else ``$IMGSYNC_CONFIG``, else ``<user config dir>/imgsync/config.toml``;
+a missing default file is fine, a missing file that the user named is an error.
+
+Every mistake in the configuration becomes one :class:`~imgsync.errors.ConfigError` whose message
+names the key and the file, so the command line can print one line and exit 2. Nothing here touches
+the network, and nothing here checks that credentials exist: commands that need them call
+:meth:`Settings.require_credentials`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from imgsync.errors import ConfigError
+
+APP_NAME = "imgsync"
+DEFAULT_BASE_URL = "https://open-api.123pan.com"
+
+# Client-side requests per second per endpoint. The service publishes no table for the image-bed
+# endpoints; these are api-facts.md's defaults, drawn from the cloud-drive equivalents (a guess).
+# The limits are per clientID and shared by all of the user's processes, so we stay below them.
+DEFAULT_QPS: Mapping[str, float] = MappingProxyType(
+    {
+        "access_token": 1,
+        "create": 2,
+        "mkdir": 2,
+        "list": 2,
+        "detail": 5,
+        "delete": 1,
+        "move": 1,
+        "get_upload_url": 5,
+        "upload_complete": 5,
+        "upload_async_result": 1,
+        "offline": 1,
+        "copy": 1,
+    }
+)
+
+LINK_FIELDS = ("downloadURL", "userSelfURL")
+
+ENV_CONFIG = "IMGSYNC_CONFIG"
+ENV_DATA_DIR = "IMGSYNC_DATA_DIR"
+# Environment variable → (section, key).
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "IMGSYNC_BASE_URL": ("account", "base_url"),
+        "IMGSYNC_CLIENT_ID": ("account", "client_id"),
+        "IMGSYNC_CLIENT_SECRET": ("account", "client_secret"),
+        "IMGSYNC_ACCESS_TOKEN": ("account", "access_token"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """Who we are at the service."""
+
+    base_url: str = DEFAULT_BASE_URL
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    # A token pasted from the 123pan console, used instead of id/secret. It is never refreshed.
+    access_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """How patiently we talk to the service."""
+
+    # Connecting to a healthy host on any network takes well under 10 s; reading may wait on the
+    # service's own work (completion of a large upload), so it gets longer.
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    # Total attempts per request. With backoff 0.5, 1, 2, 4, 8 s that is about 15 s of patience
+    # before a run reports the service unreachable.
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    qps: Mapping[str, float] = DEFAULT_QPS
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Where and how images go up."""
+
+    folder: str = "imgsync/{year}/{month}"
+    filename: str = "{md5}{ext}"
+    link: str = "downloadURL"
+    # Remote images migrated by the service's offline download land here (the root is not allowed).
+    remote_folder: str = "imgsync/remote"
+    # Files uploaded at once, and slices of one file uploaded at once.
+    concurrency: int = 4
+    slice_concurrency: int = 3
+    # Files up to this size are hashed and uploaded from one in-memory read; larger ones stream.
+    memory_threshold: int = 32 * 1024 * 1024
+    # How long to wait for asynchronous completion or an offline task before giving up on an image.
+    poll_deadline: float = 120.0
+    # Links starting with one of these are already on the image bed and left alone.
+    hosted_prefixes: tuple[str, ...] = ()
+    # Referer sent when imgsync itself downloads a remote image (hotlink-protected hosts).
+    referer: str = ""
+    # Download cap for remote images fetched by imgsync itself (the service's own limit).
+    max_download_bytes: int = 100 * 1024 * 1024
+    download_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything imgsync is configured with, validated once."""
+
+    account: AccountSettings = AccountSettings()
+    network: NetworkSettings = NetworkSettings()
+    upload: UploadSettings = UploadSettings()
+    data_dir: Path = Path(".")
+    config_path: Path | None = None
+
+    def require_credentials(self) -> None:
+        """Raise ConfigError unless there is a pasted token or a client id and secret."""
+        acc = self.account
+        if acc.access_token or (acc.client_id and acc.client_secret):
+            return
+        where = self.config_path or "the config file"
+        if acc.client_id and not acc.client_secret:
+            missing = "account.client_secret"
+        elif acc.client_secret and not acc.client_id:
+            missing = "account.client_id"
+        else:
+            missing = "account.client_id and account.client_secret (or account.access_token)"
+        raise ConfigError(
+            f"{where}: {missing} not set "
+            "(or set IMGSYNC_CLIENT_ID/IMGSYNC_CLIENT_SECRET or IMGSYNC_ACCESS_TOKEN)"
+        )
+
+
+SECTIONS: Mapping[str, type] = MappingProxyType(
+    {"account": AccountSettings, "network": NetworkSettings, "upload": UploadSettings}
+)
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the Settings: defaults < file < environment < ``overrides`` (from flags).
+
+    ``overrides`` is ``{"section": {"key": value}}``; values of None are ignored, so a command can
+    pass its flags through unconditionally.
+    """
+    env = os.environ if environ is None else environ
+    explicit = config_path if config_path is not None else env.get(ENV_CONFIG) or None
+    path = Path(explicit).expanduser() if explicit else default_config_path()
+    where = str(path)
+
+    raw: dict[str, Any] = _read_toml(path, must_exist=explicit is not None)
+    merged: dict[str, dict[str, tuple[Any, str]]] = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: {section} must be a table ([{section}])")
+        merged[section] = {key: (value, where) for key, value in values.items()}
+
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            merged.setdefault(section, {})[key] = (env[var], f"environment variable {var}")
+
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            if value is not None:
+                merged.setdefault(section, {})[key] = (value, "command line")
+
+    built = {name: _build_section(name, merged.get(name, {})) for name in SECTIONS}
+    data_dir_text = env.get(ENV_DATA_DIR)
+    data_dir = Path(data_dir_text).expanduser() if data_dir_text else default_data_dir()
+    settings = Settings(
+        account=built["account"],
+        network=built["network"],
+        upload=built["upload"],
+        data_dir=data_dir,
+        config_path=path,
+    )
+    _validate(settings, merged, where)
+    return settings
+
+
+def _read_toml(path: Path, *, must_exist: bool) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(f"{path}: config file not found") from None
+        return {}
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _build_section(name: str, values: Mapping[str, tuple[Any, str]]) -> Any:
+    cls = SECTIONS[name]
+    known = {f.name: f for f in fields(cls)}
+    defaults = cls()
+    kwargs: dict[str, Any] = {}
+    for key, (value, source) in values.items():
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {name}.{key}")
+        kwargs[key] = _coerce(f"{name}.{key}", getattr(defaults, key), value, source)
+    return replace(defaults, **kwargs)
+
+
+def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
+    """Check ``value`` against the type of the key's default."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        expected = "true or false"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        expected = "a whole number"
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        expected = "a number"
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        expected = "a string"
+    elif isinstance(default, tuple):
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        expected = "a list of strings"
+    elif isinstance(default, Mapping):
+        if isinstance(value, Mapping):
+            return _coerce_qps(key, value, source)
+        expected = "a table"
+    else:  # pragma: no cover - every field's default is one of the above
+        raise AssertionError(key)
+    shown = "a secret value" if "secret" in key or "token" in key else repr(value)
+    raise ConfigError(f"{source}: {key} must be {expected}, not {shown}")
+
+
+def _coerce_qps(key: str, value: Mapping[str, Any], source: str) -> Mapping[str, float]:
+    qps = dict(DEFAULT_QPS)
+    for endpoint, rate in value.items():
+        if endpoint not in DEFAULT_QPS:
+            raise ConfigError(
+                f"{source}: unknown key {key}.{endpoint} (known: {', '.join(sorted(DEFAULT_QPS))})"
+            )
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+            raise ConfigError(f"{source}: {key}.{endpoint} must be a number ≥ 0 (0 = no limit)")
+        qps[endpoint] = float(rate)
+    return MappingProxyType(qps)
+
+
+def _validate(
+    settings: Settings, merged: Mapping[str, Mapping[str, tuple[Any, str]]], where: str
+) -> None:
+    """Range and value checks that types alone do not catch."""
+
+    def source(section: str, key: str) -> str:
+        return merged.get(section, {}).get(key, (None, where))[1]
+
+    acc, net, up = settings.account, settings.network, settings.upload
+    if not acc.base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{source('account', 'base_url')}: account.base_url must start with http:// or "
+            f"https://, not {acc.base_url!r}"
+        )
+    positive = {
+        ("network", "connect_timeout"): net.connect_timeout,
+        ("network", "read_timeout"): net.read_timeout,
+        ("network", "max_attempts"): net.max_attempts,
+        ("upload", "concurrency"): up.concurrency,
+        ("upload", "slice_concurrency"): up.slice_concurrency,
+        ("upload", "poll_deadline"): up.poll_deadline,
+        ("upload", "max_download_bytes"): up.max_download_bytes,
+        ("upload", "download_timeout"): up.download_timeout,
+    }
+    for (section, key), value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{source(section, key)}: {section}.{key} must be greater than 0")
+    for section, key, value in (
+        ("network", "backoff_initial", net.backoff_initial),
+        ("network", "backoff_max", net.backoff_max),
+        ("upload", "memory_threshold", up.memory_threshold),
+    ):
+        if value < 0:
+            raise ConfigError(f"{source(section, key)}: {section}.{key} must not be negative")
+    if up.link not in LINK_FIELDS:
+        raise ConfigError(
+            f"{source('upload', 'link')}: upload.link must be one of "
+            f"{', '.join(LINK_FIELDS)}, not {up.link!r}"
+        )
+    from imgsync.naming import validate_template
+
+    for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):
+        try:
+            validate_template(getattr(up, key), kind=kind)
+        except ConfigError as exc:
+            raise ConfigError(f"{source('upload', key)}: upload.{key}: {exc}") from None
