@@ -1,0 +1,174 @@
+"""The ``imgsync`` command line: parse, build Settings, call the engine, map errors to exit codes.
+
+No HTTP, SQL or markdown parsing lives here. Imports of the engine stay inside the commands:
+``imgsync upload`` runs on every paste in an editor, so start-up must stay small.
+
+Every error imgsync raises on purpose becomes one line on stderr and the exit status of
+docs/contract.md; an unexpected exception becomes one line too, with the traceback only at ``-vv``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from imgsync.errors import EXIT_PARTIAL, EXIT_USAGE, ImgsyncError
+
+if TYPE_CHECKING:
+    from imgsync.config import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("imgsync")
+
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+
+
+class AppContext:
+    """What every command gets: the global options, and Settings built on first use."""
+
+    def __init__(self, config_path: str | None, verbosity: int) -> None:
+        self.config_path = config_path
+        self.verbosity = verbosity
+        self._settings: Settings | None = None
+
+    def settings(self, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+        """Load (once) and return the validated settings; ``overrides`` come from flags."""
+        if self._settings is None or overrides:
+            from imgsync.config import load_settings
+
+            self._settings = load_settings(self.config_path, overrides=overrides)
+            _install_redaction(self._settings)
+        return self._settings
+
+
+class _Redactor(logging.Filter):
+    """Last line of defence: no log record ever shows a configured secret."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(s in text for s in self.secrets):
+            for secret in self.secrets:
+                text = text.replace(secret, "<redacted>")
+            record.msg, record.args = text, None
+        return True
+
+
+def _install_redaction(settings: Settings) -> None:
+    secrets = [settings.account.client_secret, settings.account.access_token]
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, _Redactor)]:
+            handler.removeFilter(old)
+        handler.addFilter(_Redactor(secrets))
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    root = logging.getLogger()
+    if not any(getattr(h, "_imgsync", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("imgsync: %(levelname)s: %(message)s"))
+        handler._imgsync = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    # urllib3 logs full URLs at DEBUG, presigned query strings included: keep it quiet.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line on stderr and exit with ``code``."""
+    click.echo(f"imgsync: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map exceptions to one stderr line and the documented exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ImgsyncError as exc:
+            log.debug("failed", exc_info=True)
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last net: never a traceback for users
+            log.debug("internal error", exc_info=True)
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (run with -vv for details)",
+                EXIT_PARTIAL,
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $IMGSYNC_CONFIG, else the user config folder).",
+)
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.version_option(package_name="imgsync")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Put the images of your markdown notes on your 123pan image bed and rewrite the links."""
+    _setup_logging(verbose)
+    ctx.obj = AppContext(config_path, verbose)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
+@click.option("--data-dir", metavar="DIR", help="Keep state here across restarts.")
+@click.option("--client-id", default="demo", show_default=True)
+@click.option("--client-secret", default="demo", show_default=True)
+@handle_errors
+def emulator(
+    host: str, port: int, data_dir: str | None, client_id: str, client_secret: str
+) -> None:
+    """Run the local 123pan image-bed emulator."""
+    from imgsync.emulator import run_cli
+
+    try:
+        run_cli(host, port, data_dir, client_id, client_secret)
+    except OSError as exc:
+        fail(f"cannot start the emulator on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+@main.command()
+@pass_app
+@handle_errors
+def login(app: AppContext) -> None:
+    """Check the credentials with the service and store the token."""
+    from imgsync.auth import login as do_login
+
+    settings = app.settings()
+    settings.require_credentials()
+    token = do_login(settings)
+    click.echo(
+        f"logged in to {settings.account.base_url}; "
+        f"token valid until {token.expired_at.isoformat()}",
+        err=True,
+    )
