@@ -1,0 +1,1 @@
+"""Tests of the API client layer: imgsync.http, imgsync.auth, imgsync.api."""

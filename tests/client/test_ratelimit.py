@@ -1,0 +1,39 @@
+"""The client-side rate limiter against the emulator's own per-endpoint limit."""
+
+from __future__ import annotations
+
+from imgsync.api import Api
+
+from .conftest import UNLIMITED, make_settings
+
+DETAIL_QPS = 5
+CALLS = 8
+
+
+def test_client_spacing_keeps_under_the_service_limit(control, tmp_path, api) -> None:
+    file_id = api.mkdir("x", "")[0].dir_id
+    control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
+    settings = make_settings(
+        control.base_url, tmp_path / "limited", qps={**UNLIMITED, "detail": DETAIL_QPS}
+    )
+    with Api.from_settings(settings) as limited:
+        for _ in range(CALLS):
+            limited.detail(file_id)
+    calls = control.requests("/file/detail")
+    assert [r["code"] for r in calls] == [0] * CALLS  # not one 429: nothing had to be retried
+    times = [r["time"] for r in calls]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # spaced 1/qps apart (a little slack for when the server stamps arrival)
+    assert min(gaps) >= 1 / DETAIL_QPS - 0.03
+
+
+def test_without_the_limiter_the_service_answers_429_and_the_loop_copes(control, tmp_path) -> None:
+    # Backoff long enough to outlast the service's one-second window, short enough for a test.
+    settings = make_settings(control.base_url, tmp_path, backoff_initial=0.1, backoff_max=0.5)
+    with Api.from_settings(settings) as api:
+        file_id = api.mkdir("y", "")[0].dir_id
+        control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
+        for _ in range(CALLS * 2):
+            api.detail(file_id)  # qps 0 on the client: bursts, 429s, backoff, success
+    codes = [r["code"] for r in control.requests("/file/detail")]
+    assert codes.count(0) == CALLS * 2 and 429 in codes
