@@ -259,7 +259,12 @@ class Cache:
         self._clock_ns = clock_ns
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        # Each thread's connection, so close() can reach them all and a finished thread's can be
+        # closed at once (a watcher starts a new pool per sync: waiting for gc would leak files).
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        # Handles inherited through fork(): neither used nor closed in the child (sqlite's rule).
+        self._inherited: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
         self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
@@ -286,8 +291,8 @@ class Cache:
         """Close every thread's connection. Further use raises ``ValueError``."""
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
+            connections, self._connections = self._connections, {}
+        for conn in connections.values():
             conn.close()
 
     def __enter__(self) -> Cache:
@@ -536,7 +541,7 @@ class Cache:
             self.path,
             timeout=BUSY_TIMEOUT_S,
             isolation_level=None,  # autocommit; transactions are explicit and short
-            check_same_thread=False,  # only so close() may close it from another thread
+            check_same_thread=False,  # so close() and the pruning below may close it elsewhere
         )
         try:
             self._enable_wal(conn)
@@ -551,7 +556,13 @@ class Cache:
             if self._closed:
                 conn.close()
                 raise ValueError(f"the cache {self.path} is closed")
-            self._connections.append(conn)
+            if self._pid != os.getpid():
+                self._inherited.extend(self._connections.values())
+                self._connections = {}
+                self._pid = os.getpid()
+            for thread in [thread for thread in self._connections if not thread.is_alive()]:
+                self._connections.pop(thread).close()
+            self._connections[threading.current_thread()] = conn
         _make_side_files_private(self.path)
         return conn
 

@@ -484,3 +484,45 @@ def test_lock_held_too_long_is_cache_busy(tmp_path: Path, monkeypatch: pytest.Mo
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open descriptors via /proc")
+def test_short_lived_threads_do_not_leak_connections(cache: Cache) -> None:
+    """A watcher runs a fresh thread pool for every change: connections of finished threads must
+    be closed, or file descriptors run out after a few hundred syncs."""
+
+    def open_descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def use_cache() -> None:
+        cache.get_object(MD5_A, 10)
+
+    use_cache()
+    before = open_descriptors()
+    for _ in range(40):
+        thread = threading.Thread(target=use_cache)
+        thread.start()
+        thread.join()
+    assert open_descriptors() - before <= 4  # the last thread's connection, at most
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_child_opens_its_own_connection(cache: Cache) -> None:
+    cache.put_object(make_object())
+    parent_connection = cache._conn()
+    pid = os.fork()
+    if pid == 0:  # the child: must not touch the parent's sqlite handle
+        code = 1
+        try:
+            cache.put_folder("from-child", "c")
+            if cache._conn() is parent_connection:
+                code = 3
+            else:
+                code = 0 if cache.get_object(MD5_A, 10) == make_object() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get_folder("from-child") == "c"
+    cache.put_folder("from-parent", "p")  # the parent's connection still works
+    assert cache.get_folder("from-parent") == "p"
