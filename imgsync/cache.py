@@ -271,8 +271,12 @@ class Cache:
             _make_private(self.path)
         except OSError as exc:
             raise CacheError(f"cannot create the cache {self.path}: {exc.strerror or exc}") from exc
-        with self._translate():
-            self._migrate(self._conn())
+        try:
+            with self._translate():
+                self._migrate(self._conn())
+        except BaseException:
+            self.close()  # so `imgsync cache clear` can remove the file, even on Windows
+            raise
 
     @classmethod
     def open(

@@ -337,6 +337,15 @@ def test_existing_loose_file_is_tightened(tmp_path: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
+def assert_not_open(path: Path) -> None:
+    """A failed open must leave nothing open on the file, or `cache clear` could not remove it on
+    Windows."""
+    if not Path("/proc/self/fd").is_dir():
+        return
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert str(path.resolve()) not in open_files
+
+
 def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite3"
     db.write_bytes(b"this is not sqlite " * 500)
@@ -345,6 +354,7 @@ def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
     error = caught.value
     assert isinstance(error, ImgsyncError) and error.exit_code == EXIT_USAGE
     assert "imgsync cache clear" in str(error) and str(db) in str(error)
+    assert_not_open(db)
     # The way out: remove the files, start again.
     assert db in remove_cache_files(db)
     with Cache(db) as fresh:
@@ -375,6 +385,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(CacheCorrupt, match="newer imgsync"):
         Cache(db)
+    assert_not_open(db)
 
 
 def test_unusable_location_is_a_cache_error(tmp_path: Path) -> None:
