@@ -286,7 +286,10 @@ def _stat(path: Path) -> os.stat_result:
     except FileNotFoundError:
         raise _missing(path) from None
     except OSError as exc:
-        raise _os_error(path, exc, "look at") from None
+        # stat needs no permission on the file itself, only to enter the folders on its path.
+        raise _os_error(
+            path, exc, "reach", denied="a folder on its path cannot be entered"
+        ) from None
 
 
 def _missing(path: Path) -> ImageFileError:
@@ -302,14 +305,15 @@ def _missing(path: Path) -> ImageFileError:
     return ImageFileError(path, Reason.MISSING, "no such file")
 
 
-def _os_error(path: Path, exc: OSError, doing: str) -> ImageFileError:
+def _os_error(path: Path, exc: OSError, doing: str, *, denied: str = "") -> ImageFileError:
     code = exc.errno
     if code == errno.ELOOP:
         return ImageFileError(
             path, Reason.SYMLINK_LOOP, "is a symbolic link loop (it leads back to itself)"
         )
     if code in (errno.EACCES, errno.EPERM):
-        return ImageFileError(path, Reason.PERMISSION, f"permission denied: cannot {doing} it")
+        why = f" ({denied})" if denied else ""
+        return ImageFileError(path, Reason.PERMISSION, f"permission denied: cannot {doing} it{why}")
     if code == errno.ENAMETOOLONG:
         return ImageFileError(path, Reason.NAME_TOO_LONG, "the name is too long for this system")
     if code == errno.ENOTDIR:

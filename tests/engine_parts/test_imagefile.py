@@ -423,6 +423,35 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert error.reason is Reason.PERMISSION and "permission denied" in str(error)
 
 
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root enters folders whatever their mode"
+)
+def test_folder_that_cannot_be_entered(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.png").write_bytes(png_bytes())
+    locked.chmod(0o600)  # readable listing, but no search permission
+    try:
+        error = refusal(locked / "a.png")
+    finally:
+        locked.chmod(0o700)
+    assert error.reason is Reason.PERMISSION and "cannot be entered" in str(error)
+
+
+def test_permission_error_from_stat_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, forced, so it is checked even when the tests run as root."""
+    path = tmp_path / "locked" / "a.png"
+
+    def denied(*args: object, **kwargs: object) -> os.stat_result:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(imagefile.os, "stat", denied)
+    error = refusal(path)
+    assert error.reason is Reason.PERMISSION and "cannot be entered" in str(error)
+
+
 def test_permission_error_from_open_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
