@@ -71,17 +71,18 @@ def render_filename(template: str, *, md5: str, name: str, ext: str, now: dateti
     if ext and not ext.startswith("."):
         ext = "." + ext
     values = {**_date_values(now), "md5": md5.lower(), "name": _clean(name), "ext": ext}
-    text = _fill(parts, values)
-    if ext and not text.lower().endswith(ext.lower()):
-        text += ext
+
+    def fill() -> str:
+        text = _fill(parts, values)
+        return text if text.lower().endswith(ext.lower()) else text + ext
+
+    text = fill()
     overflow = _units(text) - MAX_NAME_CHARS
     uses_of_name = sum(1 for is_field, value in parts if is_field and value == "name")
     if overflow > 0 and uses_of_name:
         cut = -(-overflow // uses_of_name)  # ceiling: every use of {name} gives up as much
         values["name"] = _cut_units(values["name"], max(0, _units(values["name"]) - cut))
-        text = _fill(parts, values)
-        if ext and not text.lower().endswith(ext.lower()):
-            text += ext
+        text = fill()
     text = sanitize_component(text)
     if ext and text.lower() == ext.lower():  # nothing before the extension: ".png" looks hidden
         text = FALLBACK_NAME + ext
