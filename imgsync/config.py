@@ -84,7 +84,7 @@ class NetworkSettings:
     max_attempts: int = 6
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    qps: Mapping[str, float] = DEFAULT_QPS
+    qps: Mapping[str, float] = field(default_factory=lambda: DEFAULT_QPS)
 
 
 @dataclass(frozen=True)

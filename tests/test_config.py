@@ -1,0 +1,179 @@
+"""Configuration: precedence, validation, and one clear line per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imgsync.config import DEFAULT_QPS, load_settings
+from imgsync.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_file_named_by_environment_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(None, environ={"IMGSYNC_CONFIG": str(tmp_path / "absent.toml")})
+
+
+def test_missing_default_file_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "nothing-here"))
+    settings = load_settings(None, environ={})
+    assert settings.account.base_url == "https://open-api.123pan.com"
+    assert settings.upload.filename == "{md5}{ext}"
+    assert dict(settings.network.qps) == dict(DEFAULT_QPS)
+
+
+def test_file_values_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[account]
+base_url = "http://127.0.0.1:9"
+client_id = "id"
+client_secret = "s3cret"
+
+[network]
+read_timeout = 5
+qps = { create = 0, list = 10 }
+
+[upload]
+folder = "notes/{year}"
+link = "userSelfURL"
+hosted_prefixes = ["https://img.example.com/"]
+""",
+    )
+    settings = load_settings(path, environ={"IMGSYNC_DATA_DIR": str(tmp_path / "data")})
+    assert settings.account.client_id == "id"
+    assert settings.network.read_timeout == 5.0
+    assert settings.network.qps["create"] == 0
+    assert settings.network.qps["list"] == 10
+    assert settings.network.qps["detail"] == DEFAULT_QPS["detail"]
+    assert settings.upload.link == "userSelfURL"
+    assert settings.upload.hosted_prefixes == ("https://img.example.com/",)
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.config_path == path
+
+
+def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[account]\nbase_url = "http://file.example"\nclient_id = "file"\n')
+    env = {"IMGSYNC_BASE_URL": "http://env.example", "IMGSYNC_CLIENT_ID": "env"}
+    settings = load_settings(path, environ=env)
+    assert settings.account.base_url == "http://env.example"
+    assert settings.account.client_id == "env"
+    flagged = load_settings(
+        path, environ=env, overrides={"account": {"base_url": "http://flag.example"}}
+    )
+    assert flagged.account.base_url == "http://flag.example"
+    assert flagged.account.client_id == "env"
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[account]\nclient_id = "from-env-path"\n')
+    settings = load_settings(None, environ={"IMGSYNC_CONFIG": str(path)})
+    assert settings.account.client_id == "from-env-path"
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""), environ={})
+    with pytest.raises(AttributeError):
+        settings.account.client_id = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        settings.network.qps["create"] = 99  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[account\nclient_id = 1", "invalid TOML"),
+        ("[account]\nclient_id = 5\n", "account.client_id must be a string"),
+        ("[account]\nclinet_id = 'x'\n", "unknown key account.clinet_id"),
+        ("[acount]\nclient_id = 'x'\n", "unknown section [acount]"),
+        ("account = 3\n", "account must be a table"),
+        ("[network]\nmax_attempts = 'many'\n", "network.max_attempts must be a whole number"),
+        ("[network]\nmax_attempts = true\n", "network.max_attempts must be a whole number"),
+        ("[network]\nmax_attempts = 0\n", "network.max_attempts must be greater than 0"),
+        ("[network]\nqps = { creat = 1 }\n", "unknown key network.qps.creat"),
+        ("[network]\nqps = { create = -1 }\n", "network.qps.create must be a number"),
+        ("[upload]\nlink = 'url'\n", "upload.link must be one of downloadURL, userSelfURL"),
+        ("[upload]\nhosted_prefixes = 'x'\n", "upload.hosted_prefixes must be a list of strings"),
+        ("[account]\nbase_url = 'ftp://x'\n", "account.base_url must start with http"),
+        ("[upload]\nfilename = '{nope}'\n", "upload.filename"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert needle in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_secret_of_wrong_type_is_not_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, "[account]\nclient_secret = 123456789\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert "123456789" not in str(info.value)
+    assert "account.client_secret" in str(info.value)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_not_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"[account]\nclient_id = '\xff'\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path, environ={})
+
+
+def test_env_override_wrong_base_url_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="IMGSYNC_BASE_URL"):
+        load_settings(write(tmp_path, ""), environ={"IMGSYNC_BASE_URL": "nonsense"})
+
+
+@pytest.mark.parametrize(
+    ("account", "needle"),
+    [
+        ("", "account.client_id and account.client_secret"),
+        ("client_id = 'a'", "account.client_secret not set"),
+        ("client_secret = 'b'", "account.client_id not set"),
+    ],
+)
+def test_require_credentials(tmp_path: Path, account: str, needle: str) -> None:
+    path = write(tmp_path, f"[account]\n{account}\n")
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError) as info:
+        settings.require_credentials()
+    assert needle in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_credentials_from_token_or_pair_suffice(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    load_settings(path, environ={"IMGSYNC_ACCESS_TOKEN": "tok"}).require_credentials()
+    load_settings(
+        path, environ={"IMGSYNC_CLIENT_ID": "a", "IMGSYNC_CLIENT_SECRET": "b"}
+    ).require_credentials()
+
+
+def test_example_config_is_valid_and_complete() -> None:
+    """config.example.toml documents every key, and loads as it stands."""
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    settings = load_settings(example, environ={})
+    text = example.read_text(encoding="utf-8")
+    for section in ("account", "network", "upload"):
+        for name in getattr(settings, section).__dataclass_fields__:
+            documented = f"\n{name} =" in text or f"[{section}.{name}]" in text
+            assert documented, f"{section}.{name} is not documented"
+    for endpoint in DEFAULT_QPS:
+        assert f"\n{endpoint} =" in text
