@@ -1,0 +1,265 @@
+"""Read and write notes without losing a byte or a user's edit.
+
+Notes are the user's data; imgsync only swaps link destinations in them. So:
+
+* Notes are read as **bytes** and decoded as UTF-8 with ``surrogateescape``, never in text mode
+  (which would change CRLF). A UTF-8 BOM is remembered and restored; line endings, a missing final
+  newline and every other byte come back exactly as they were.
+* **Invalid UTF-8 is processed, byte-preserving.** Each undecodable byte becomes a lone surrogate in
+  the text and turns back into the same byte on write; the scanner never rewrites outside image
+  destinations, so those bytes are untouched. Refusing such notes would leave users with a legacy
+  byte here and there unable to use imgsync for nothing.
+* What cannot be a note is refused with a :class:`NoteError` per note, which the caller reports and
+  goes on: NUL bytes (binary files, and UTF-16/UTF-32 notes, which are full of NULs), files over
+  ``max_bytes``, unreadable files, broken symlinks, anything that is not a regular file.
+* Writes are atomic: a temporary file in the same folder (of the symlink's target, so the symlink
+  stays), fsync, the original mode, ``os.replace``, fsync of the folder. A failure at any point
+  leaves the note as it was and no temporary file behind.
+* Just before the replace the file is checked again (inode, size, mtime and bytes). If the user
+  saved it meanwhile, :class:`NoteChanged` is raised and :func:`update_note` redoes the pass on the
+  new text: an edit is never overwritten. No change means no write (mtime untouched).
+
+The remaining window between that last check and ``os.replace`` is a few microseconds; POSIX offers
+no compare-and-swap rename to close it. A replace also gives the note a new inode: hard links to it
+and extended attributes are not carried over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgsync.errors import ItemError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "NoteChanged",
+    "NoteError",
+    "NoteText",
+    "read_note",
+    "update_note",
+    "write_note",
+]
+
+log = logging.getLogger(__name__)
+
+UTF8_BOM = b"\xef\xbb\xbf"
+#: Byte-order marks of UTF-16/32 notes, named in the error instead of a bare "binary".
+WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+#: Notes larger than this are refused: real notes are kilobytes, and a 50 MB "note" is a log, a
+#: dump or a mistake that would take seconds of parsing for nothing.
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+#: How often a note that changes while being read is read again before giving up.
+READ_ATTEMPTS = 3
+
+#: How often :func:`update_note` redoes its pass on a note that keeps being edited.
+DEFAULT_ATTEMPTS = 5
+
+#: Suffix of imgsync's temporary files (watchers ignore them; a leftover is recognisable).
+TEMP_SUFFIX = ".imgsync-tmp"
+
+
+class NoteError(ItemError):
+    """This note cannot be processed; the message says why. Other notes go on."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class NoteChanged(NoteError):
+    """The note changed on disk since it was read; read it again and redo the pass."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class NoteText:
+    """A note as read: its exact bytes, its text (BOM removed, surrogateescape) and its stat."""
+
+    path: Path
+    raw: bytes
+    text: str
+    bom: bool
+    stat: os.stat_result
+
+
+def read_note(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteText:
+    """Read a note. Raises :class:`NoteError` with a clear reason if it is not a usable note."""
+    path = Path(path)
+    info = _stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise NoteError(path, "not a regular file")
+    if info.st_size > max_bytes:
+        raise NoteError(path, f"too big ({info.st_size} bytes; the limit is {max_bytes})")
+    for _ in range(READ_ATTEMPTS):
+        raw, info, stable = _read_consistently(path, max_bytes)
+        if stable:
+            break
+    else:
+        raise NoteError(path, "kept changing while it was read; try again later")
+    if len(raw) > max_bytes:
+        raise NoteError(path, f"too big (over {max_bytes} bytes)")
+    if raw.startswith(WIDE_BOMS):
+        raise NoteError(path, "UTF-16/UTF-32 text; imgsync reads UTF-8 notes only")
+    if b"\x00" in raw:
+        raise NoteError(path, "binary file (contains NUL bytes), not a text note")
+    bom = raw.startswith(UTF8_BOM)
+    text = raw[len(UTF8_BOM) if bom else 0 :].decode("utf-8", "surrogateescape")
+    return NoteText(path=path, raw=raw, text=text, bom=bom, stat=info)
+
+
+def write_note(note: NoteText, new_text: str) -> bool:
+    """Atomically replace the note's content by ``new_text`` (BOM restored).
+
+    Returns False, writing nothing, if the bytes would not change. Raises :class:`NoteChanged` if
+    the file on disk is no longer what ``note`` holds, and :class:`NoteError` if writing fails (the
+    note is then intact).
+    """
+    try:
+        body = new_text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as error:
+        raise NoteError(note.path, f"the new text cannot be encoded: {error}") from error
+    new_raw = (UTF8_BOM if note.bom else b"") + body
+    if new_raw == note.raw:
+        return False
+    target = Path(os.path.realpath(note.path))  # write through a symlink to its target
+    folder = target.parent
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
+    except OSError as error:
+        raise NoteError(note.path, f"cannot create a temporary file: {error}") from error
+    replaced = False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_raw)
+            handle.flush()
+            _copy_mode(handle.fileno(), note.stat)
+            os.fsync(handle.fileno())
+        _ensure_unchanged(note, target)
+        os.replace(temp_name, target)
+        replaced = True
+        _fsync_folder(folder)
+    except NoteError:
+        raise
+    except OSError as error:
+        raise NoteError(note.path, f"could not write: {error}") from error
+    finally:
+        if not replaced:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+    return True
+
+
+def update_note(
+    path: Path,
+    transform: Callable[[NoteText], str],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[NoteText, bool]:
+    """Read, transform and write a note, redoing the pass when the user edits it meanwhile.
+
+    Returns the note as it now is on disk and whether it was changed.
+    """
+    path = Path(path)
+    for attempt in range(1, attempts + 1):
+        note = read_note(path, max_bytes=max_bytes)
+        new_text = transform(note)
+        try:
+            changed = write_note(note, new_text)
+        except NoteChanged:
+            log.info("%s changed while being processed (attempt %d); redoing", path, attempt)
+            continue
+        if not changed:
+            return note, False
+        new_raw = (UTF8_BOM if note.bom else b"") + new_text.encode("utf-8", "surrogateescape")
+        written = NoteText(path=path, raw=new_raw, text=new_text, bom=note.bom, stat=os.stat(path))
+        return written, True
+    raise NoteChanged(path, f"kept changing during {attempts} attempts; left alone")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise NoteError(path, "broken symlink (its target does not exist)") from None
+        raise NoteError(path, "no such file") from None
+    except PermissionError:
+        raise NoteError(path, "unreadable: permission denied") from None
+    except OSError as error:
+        raise NoteError(path, f"unreadable: {error.strerror or error}") from error
+
+
+def _read_consistently(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result, bool]:
+    """Read the file and tell whether it stayed the same while being read."""
+    try:
+        with open(path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            raw = handle.read(max_bytes + 1)
+            after = os.fstat(handle.fileno())
+    except PermissionError:
+        raise NoteError(path, "unreadable: permission denied") from None
+    except IsADirectoryError:
+        raise NoteError(path, "not a regular file") from None
+    except OSError as error:
+        raise NoteError(path, f"unreadable: {error.strerror or error}") from error
+    stable = (
+        before.st_size == after.st_size
+        and before.st_mtime_ns == after.st_mtime_ns
+        and (len(raw) == after.st_size or len(raw) > max_bytes)
+    )
+    return raw, after, stable
+
+
+def _ensure_unchanged(note: NoteText, target: Path) -> None:
+    """Raise :class:`NoteChanged` unless the file still has the inode, size, mtime, bytes read."""
+    try:
+        info = os.stat(target)
+        with open(target, "rb") as handle:
+            current = handle.read(len(note.raw) + 1)
+    except FileNotFoundError:
+        raise NoteChanged(note.path, "was deleted or moved while being processed") from None
+    same = (
+        info.st_ino == note.stat.st_ino
+        and info.st_size == note.stat.st_size
+        and info.st_mtime_ns == note.stat.st_mtime_ns
+        and current == note.raw
+    )
+    if not same:
+        raise NoteChanged(note.path, "was changed by someone else while being processed")
+
+
+def _copy_mode(fd: int, original: os.stat_result) -> None:
+    os.fchmod(fd, stat.S_IMODE(original.st_mode))
+    if hasattr(os, "fchown") and (original.st_uid, original.st_gid) != (os.getuid(), os.getgid()):
+        # Keep the owner when allowed (e.g. running as root over someone's notes).
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, original.st_uid, original.st_gid)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable. Not every platform or filesystem can fsync a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
