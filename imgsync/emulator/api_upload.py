@@ -235,6 +235,7 @@ def upload_complete(call: Call) -> dict[str, Any]:
             # GUESS: the real text for completing with slices missing is unknown.
             raise bad_request(f"slices not uploaded (or of the wrong size): {missing}")
         _verify(app, upload)
+    # GUESS: 20103 comes from upload_complete only (where it was seen), before any async answer.
     if upload.busy_answers_left > 0:
         upload.busy_answers_left -= 1
         app.state.mark_dirty()
@@ -251,6 +252,7 @@ def upload_async_result(call: Call) -> dict[str, Any]:
         raise bad_request("preuploadID: upload_complete has not been called yet")
     if upload.phase == PHASE_FAILED:
         raise ApiError(CODE_BAD_REQUEST, MSG_UPLOAD_FAILED)
+    # GUESS: async_polls = N gives N answers of completed:false, then completed:true.
     if upload.phase == PHASE_VERIFYING and upload.polls_left > 0:
         upload.polls_left -= 1
         app.state.mark_dirty()
@@ -280,6 +282,7 @@ def check_put(
         raise S3Error(403, "AccessDenied", "Request has expired")
     upload = state.uploads.get(grant.preupload_id)
     if upload is None or upload.phase != PHASE_OPEN:
+        # GUESS: like S3's UploadPart after CompleteMultipartUpload.
         raise S3Error(404, "NoSuchUpload", "the upload is completed or does not exist")
     if content_length is None:
         raise S3Error(411, "MissingContentLength", "You must provide the Content-Length header")

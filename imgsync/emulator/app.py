@@ -137,6 +137,7 @@ class EmulatorApp:
             return METHOD_NOT_ALLOWED, envelope(METHOD_NOT_ALLOWED, message, None)
         try:
             client_id = self._authenticate(route, headers, body)
+            # GUESS [client]: throttling answers HTTP 200 with code 429 in the body.
             if not self.limiter.allow(client_id, path, self.settings.qps):
                 raise ApiError(CODE_TOO_MANY_REQUESTS, MSG_TOO_MANY_REQUESTS)
             params = self._params(route, query, body, body_problem)
@@ -154,6 +155,7 @@ class EmulatorApp:
 
     def _authenticate(self, route: Route, headers: Mapping[str, str], body: Any) -> str:
         """The caller's client id; every call needs Platform, all but access_token a live token."""
+        # The access_token page lists Platform too, so it is required on every API call.
         if headers.get(PLATFORM_HEADER) != PLATFORM_VALUE:
             # GUESS: the real code for a missing Platform header is unknown.
             raise ApiError(CODE_BAD_REQUEST, f"header {PLATFORM_HEADER}: must be {PLATFORM_VALUE}")

@@ -89,6 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real service
     server_version = "imgsync-emulator"
     timeout = IDLE_TIMEOUT_S
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
@@ -188,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _injected(self, action: FaultAction, api: bool) -> tuple[int, int | None]:
         """Answer an http:/code: fault without doing the work; return (status, body code)."""
+        # GUESS: what a gateway error body looks like is unknown; API paths get an envelope
+        # whose code is the status, storage and download paths a short text.
         if action.kind == KIND_HTTP:
             status, code, message = action.status, action.status, f"injected HTTP {action.status}"
         else:

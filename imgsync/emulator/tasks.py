@@ -197,6 +197,7 @@ class TaskRunner:
                             task.process = min(99, len(body) * 100 // total)
                 return bytes(body)
         except urllib.error.HTTPError as exc:
+            # GUESS: server errors and network failures are retried (status 3), 4xx are final.
             failure = RetryableFailure if exc.code >= 500 else TaskFailure
             raise failure(f"下载失败: HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -310,6 +311,7 @@ class TaskRunner:
             if self.generation != generation:
                 return
             task.failures = failures
+            # GUESS: status 3 (失败) only when every file failed; a partial copy is 2 (结束).
             all_failed = bool(task.file_ids) and len(failures) == len(task.file_ids)
             task.status = COPY_FAILED if all_failed else COPY_DONE
             task.fail_msg = COPY_ALL_FAILED_MSG if all_failed else ""
@@ -320,6 +322,8 @@ class TaskRunner:
         """Copy one drive file (state lock held); the reason it failed, or None."""
         state = self._state
         drive_file = state.drive.get(file_id)
+        # GUESS: unknown ids and non-images land in the fail list. The reference says the list
+        # records images "符合对应格式、大小" that failed; the brief wants every failure visible.
         if drive_file is None:
             return "no such cloud-drive file"
         if not has_image_extension(drive_file.filename):
