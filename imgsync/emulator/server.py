@@ -75,6 +75,11 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr, e.g. for a client that resets mid-request:
+        # everyday traffic for a server, and noise on the terminal of `imgsync emulator`.
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
@@ -119,9 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._download(path, query)
             else:
                 self._api(path, query)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
             logger.debug("client went away during %s %s", self.command, path)
+        except Exception:
+            self.close_connection = True
+            logger.exception("emulator bug while serving %s %s", self.command, path)
 
     # ----------------------------------------------------------------------------------- I/O
 

@@ -18,7 +18,9 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         folder = bed.mkdir("kept")
         file_id = bed.upload(data, "kept.png", folder)
         bed.config(slice_size=1000, async_polls=1)
-        pending = bed.create(png("half"), "half.png")["preuploadID"]
+        half = png("half", 2500)
+        pending = bed.create(half, "half.png")["preuploadID"]
+        assert bed.put(bed.upload_url(pending, 1)["presignedURL"], half[:1000]).status_code == 200
         seed = {"fileID": "5", "filename": "d.png", "content_b64": base64.b64encode(data).decode()}
         bed.set("drive", {"files": [seed]})
         copy_task = bed.ok(
@@ -41,7 +43,14 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert bed.http.get(detail["downloadURL"], timeout=10).content == data
         config = bed.control("config", method="GET").json()
         assert config["slice_size"] == 1000 and config["async_polls"] == 1
-        assert bed.upload_url(pending, 1)["presignedURL"]  # the open upload is still there
+        # the open upload is still there, with its first slice; the rest follows now
+        for number, start in ((2, 1000), (3, 2000)):
+            url = bed.upload_url(pending, number)["presignedURL"]
+            assert bed.put(url, half[start : start + 1000]).status_code == 200
+        assert bed.complete(pending)["data"]["async"] is True  # async_polls=1 survived too
+        assert bed.async_result(pending)["data"]["completed"] is False
+        done = bed.async_result(pending)["data"]
+        assert bed.http.get(bed.detail(done["fileID"])["downloadURL"], timeout=10).content == half
         assert bed.ok_get(process, {"taskID": copy_task})["status"] == 2
         assert bed.set("drive", {"files": []})["files"] == 1
 
