@@ -73,6 +73,11 @@ class PutTarget:
     length: int
 
 
+def _reused(file_id: str, slice_size: int) -> dict[str, Any]:
+    """The instant-upload answer; api-facts [client]: preuploadID may be "" rather than absent."""
+    return {"fileID": file_id, "reuse": True, "preuploadID": "", "sliceSize": slice_size}
+
+
 def create(call: Call) -> dict[str, Any]:
     params, app = call.params, call.app
     state = app.state
@@ -98,18 +103,11 @@ def create(call: Call) -> dict[str, Any]:
     if clash is not None:
         if not clash.is_folder and clash.etag == etag and clash.size == size:
             # GUESS: the same name with the same bytes is already this upload: reuse the object.
-            return {
-                "fileID": clash.file_id,
-                "reuse": True,
-                "preuploadID": "",
-                "sliceSize": slice_size,
-            }
+            return _reused(clash.file_id, slice_size)
         # GUESS: the reference says names must not repeat ("不能重名"); the real answer is unknown.
         raise bad_request(f"filename: 该目录下已经有同名文件: {filename}")
     if state.file_with_content(etag, size) is not None and state.blobs.has_blob(etag):
-        node = state.add_file(parent.file_id, filename, etag, size)
-        # api-facts [client]: on reuse the preuploadID may be "" rather than absent.
-        return {"fileID": node.file_id, "reuse": True, "preuploadID": "", "sliceSize": slice_size}
+        return _reused(state.add_file(parent.file_id, filename, etag, size).file_id, slice_size)
     upload = Upload(
         preupload_id=base64.b64encode(secrets.token_bytes(PREUPLOAD_ID_BYTES)).decode(),
         key=uuid.uuid4().hex,

@@ -197,8 +197,26 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _injected(self, action: FaultAction, api: bool) -> tuple[int, int | None]:
-        """Answer an http:/code: fault without doing the work; return (status, body code)."""
+    def _begin(self, path: str, query: dict[str, str], body: Any) -> tuple[dict[str, Any], Any]:
+        """Log the request's arrival and pick its fault, serving any delay right away."""
+        entry = self.app.log.begin(self.command, path, query, self.headers.items(), body)
+        action = self.app.faults.decide(self.command, path)
+        if action is not None and action.kind == KIND_DELAY:
+            self.app.sleep(action.delay_s)
+        return entry, action
+
+    def _fault_answers(
+        self, entry: dict[str, Any], action: FaultAction | None, *, api: bool, drain: bool
+    ) -> bool:
+        """Answer a fault that replaces the work (reset, http:, code:); True when it did."""
+        if action is None or action.kind not in (KIND_RESET, KIND_HTTP, KIND_CODE):
+            return False
+        if action.kind == KIND_RESET:
+            self.app.log.finish(entry, None, None, action.text)
+            self._drop()
+            return True
+        if drain:
+            self._drain()
         # GUESS: what a gateway error body looks like is unknown; API paths get an envelope
         # whose code is the status, storage and download paths a short text.
         if action.kind == KIND_HTTP:
@@ -208,17 +226,19 @@ class _Handler(BaseHTTPRequestHandler):
             message = MESSAGES_BY_CODE.get(code, INJECTED_MESSAGE)
         if api or action.kind == KIND_CODE:
             self._send_json(status, envelope(code, message, None))
+            self.app.log.finish(entry, status, code, action.text)
         else:
             self._send(status, message.encode(), TEXT_TYPE)
-            code = None
-        return status, code
+            self.app.log.finish(entry, status, None, action.text)
+        return True
 
-    def _fault(self) -> FaultAction | None:
-        """This request's fault, with any delay already served."""
-        action = self.app.faults.decide(self.command, urlsplit(self.path).path)
-        if action is not None and action.kind == KIND_DELAY:
-            self.app.sleep(action.delay_s)
-        return action
+    def _answer_lost(self, entry: dict[str, Any], action: FaultAction | None) -> bool:
+        """After the work: drop the answer if the fault is apply-then-reset; True when it did."""
+        if action is None or action.kind != KIND_APPLY_THEN_RESET:
+            return False
+        self.app.log.finish(entry, None, None, action.text)
+        self._drop()
+        return True
 
     # ------------------------------------------------------------------------------ control
 
@@ -249,41 +269,24 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError as exc:
                 problem = f"the request body is not valid JSON: {exc}"
-        entry = app.log.begin(self.command, path, query, self.headers.items(), body)
-        action = self._fault()
-        fault = action.text if action else None
-        if action is not None and action.kind in (KIND_HTTP, KIND_CODE):
-            status, code = self._injected(action, api=True)
-            app.log.finish(entry, status, code, fault)
-            return
-        if action is not None and action.kind == KIND_RESET:
-            app.log.finish(entry, None, None, fault)
-            self._drop()
+        entry, action = self._begin(path, query, body)
+        if self._fault_answers(entry, action, api=True, drain=False):
             return
         status, document = app.answer_api(self.command, path, self.headers, query, body, problem)
-        if action is not None and action.kind == KIND_APPLY_THEN_RESET:
-            app.log.finish(entry, None, None, fault)
-            self._drop()
+        if self._answer_lost(entry, action):
             return
-        app.log.finish(entry, status, document["code"], fault)
+        app.log.finish(entry, status, document["code"], action.text if action else None)
         self._send_json(status, document)
 
     # ------------------------------------------------------------------------ storage (PUT)
 
     def _storage(self, path: str, query: dict[str, str]) -> None:
         app = self.app
-        entry = app.log.begin(self.command, path, query, self.headers.items(), None)
-        action = self._fault()
+        entry, action = self._begin(path, query, None)
         fault = action.text if action else None
-        if action is not None and action.kind == KIND_RESET:
-            app.log.finish(entry, None, None, fault)
-            self._drop()
+        if self._fault_answers(entry, action, api=False, drain=True):
             return
-        if action is not None and action.kind in (KIND_HTTP, KIND_CODE):
-            self._drain()
-            status, code = self._injected(action, api=False)
-            app.log.finish(entry, status, code, fault)
-            return
+        body_read = False
         try:
             if self.command != "PUT":
                 raise S3Error(405, "MethodNotAllowed", f"{self.command} is not allowed here")
@@ -295,11 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
             md5 = app.state.blobs.receive_slice(
                 target.key, target.slice_no, self.rfile.read, target.length
             )
+            body_read = True
             with app.state.lock:
                 api_upload.record_slice(app, target, md5)
                 app.state.commit()
         except S3Error as error:
-            self._drain()
+            if not body_read:
+                self._drain()
             app.log.finish(entry, error.status, None, fault)
             self._send(error.status, error.body(), XML_TYPE)
             return
@@ -307,9 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             app.log.finish(entry, None, None, fault)
             self._drop()
             return
-        if action is not None and action.kind == KIND_APPLY_THEN_RESET:
-            app.log.finish(entry, None, None, fault)
-            self._drop()
+        if self._answer_lost(entry, action):
             return
         app.log.finish(entry, 200, None, fault)
         self._send(200, b"", TEXT_TYPE, {"ETag": f'"{md5}"'})
@@ -318,16 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _download(self, path: str, query: dict[str, str]) -> None:
         app = self.app
-        entry = app.log.begin(self.command, path, query, self.headers.items(), None)
-        action = self._fault()
+        entry, action = self._begin(path, query, None)
         fault = action.text if action else None
-        if action is not None and action.kind == KIND_RESET:
-            app.log.finish(entry, None, None, fault)
-            self._drop()
-            return
-        if action is not None and action.kind in (KIND_HTTP, KIND_CODE):
-            status, code = self._injected(action, api=False)
-            app.log.finish(entry, status, code, fault)
+        if self._fault_answers(entry, action, api=False, drain=False):
             return
         if self.command not in ("GET", "HEAD"):
             app.log.finish(entry, 405, None, fault)
@@ -350,9 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, reason, TEXT_TYPE)
             return
         with blob:
-            if action is not None and action.kind == KIND_APPLY_THEN_RESET:
-                app.log.finish(entry, None, None, fault)
-                self._drop()
+            if self._answer_lost(entry, action):
                 return
             content_type = content_type_for(node.filename, blob.read(SNIFF_BYTES))
             blob.seek(0)

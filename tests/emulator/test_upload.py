@@ -335,3 +335,20 @@ def test_a_body_cut_short_is_not_stored(bed: Bed) -> None:
     assert bed.complete(created["preuploadID"])["code"] == 1
     bed.send_slices(created["preuploadID"], data, created["sliceSize"])
     assert bed.complete(created["preuploadID"])["code"] == 0
+
+
+def test_a_slice_arriving_after_completion_is_answered_not_stored(bed: Bed) -> None:
+    bed.config(slice_size=1000)
+    data = png("late-slice", 2000)
+    created = bed.create(data, "late.png")
+    pre = created["preuploadID"]
+    bed.send_slices(pre, data, 1000)
+    url = urlsplit(bed.upload_url(pre, 1)["presignedURL"])
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        head = f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        raw.sendall(head.encode() + b"\0" * 500)  # accepted, half of the body on its way
+        file_id = bed.complete(pre)["data"]["fileID"]  # meanwhile the upload completes
+        raw.sendall(b"\0" * 500)
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 404") and b"NoSuchUpload" in answer
+    assert bed.http.get(bed.detail(file_id)["downloadURL"], timeout=10).content == data
