@@ -22,9 +22,9 @@ def test_client_spacing_keeps_under_the_service_limit(control, tmp_path, api) ->
     calls = control.requests("/file/detail")
     assert [r["code"] for r in calls] == [0] * CALLS  # not one 429: nothing had to be retried
     times = [r["time"] for r in calls]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    # spaced 1/qps apart (a little slack for when the server stamps arrival)
-    assert min(gaps) >= 1 / DETAIL_QPS - 0.03
+    # CALLS calls spaced 1/qps apart span (CALLS - 1)/qps; single gaps may look shorter when the
+    # server stamps one arrival late, so the span is what is checked (with a little slack).
+    assert times[-1] - times[0] >= (CALLS - 1) / DETAIL_QPS - 0.05
 
 
 def test_without_the_limiter_the_service_answers_429_and_the_loop_copes(control, tmp_path) -> None:
