@@ -35,6 +35,7 @@ from imgsync import __version__
 from imgsync.errors import (
     ApiError,
     AuthError,
+    ItemError,
     NetworkError,
     RateLimited,
     ServerError,
@@ -161,7 +162,7 @@ SliceData = bytes | bytearray | memoryview | IO[bytes] | Callable[[], IO[bytes]]
 
 
 class _LimitedReader:
-    """Streams exactly ``length`` bytes of a file-like; a short source is an error, not a hang.
+    """Streams exactly ``length`` bytes of a file-like; a short source is an ItemError, not a hang.
 
     ``__len__`` is what makes requests send ``Content-Length`` (instead of chunked encoding) for a
     streamed body.
@@ -181,7 +182,10 @@ class _LimitedReader:
         want = self._left if size is None or size < 0 else min(size, self._left)
         chunk = self._source.read(want)
         if not chunk:
-            raise ValueError(f"slice source ended {self._left} bytes short of its declared length")
+            raise ItemError(
+                f"slice source ended {self._left} bytes short of its declared {self._length} "
+                "(did the file change during the upload?)"
+            )
         self._left -= len(chunk)
         return chunk
 

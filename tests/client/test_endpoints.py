@@ -8,12 +8,14 @@ on API calls, but neither header on the presigned PUT nor Authorization on acces
 from __future__ import annotations
 
 import base64
+import time
 
 import requests
 
 from imgsync.api import (
     AsyncResult,
     CompleteResult,
+    CopyFailure,
     CopyFailures,
     CopyProgress,
     CopyTask,
@@ -26,7 +28,7 @@ from imgsync.api import (
     UploadUrl,
 )
 
-from .conftest import header, image_bytes, md5
+from .conftest import header, image_bytes, md5, upload
 
 API_PREFIXES = ("/api/v1/", "/upload/v1/")
 
@@ -225,3 +227,49 @@ def test_review_rejection_is_visible(api, control) -> None:
     api.put_slice(url.presigned_url, data, len(data))
     file_id = api.upload_complete(created.preupload_id).file_id
     assert api.detail(file_id).rejected
+
+
+def test_copy_failures_come_back_typed(api, control) -> None:
+    control.drive(
+        [
+            {
+                "fileID": "100",
+                "filename": "ok.png",
+                "content_b64": base64.b64encode(image_bytes("ok")).decode(),
+            },
+            {
+                "fileID": "101",
+                "filename": "notes.txt",
+                "content_b64": base64.b64encode(b"plain text, not an image").decode(),
+            },
+        ]
+    )
+    folder = api.mkdir("copied", "")[0].dir_id
+    task = api.copy(["100", "101"], folder)
+    deadline = time.monotonic() + 10
+    progress = api.copy_process(task.task_id)
+    while progress.status in (CopyProgress.RUNNING, CopyProgress.WAITING):
+        assert time.monotonic() < deadline, "copy task never finished"
+        time.sleep(0.02)
+        progress = api.copy_process(task.task_id)
+    failures = api.copy_fail(task.task_id)
+    assert failures.total == 1
+    assert failures.items == [CopyFailure("101", "notes.txt")]  # numeric on the wire, str here
+    assert [f.filename for f in api.iter_files(folder)] == ["ok.png"]
+
+
+def test_offline_download_runs_to_done(api, control) -> None:
+    data = image_bytes("offline-source", 1500)
+    source = upload(api, "", "source.png", data)
+    url = api.detail(source).download_url
+    folder = api.mkdir("mirror", "")[0].dir_id
+    task = api.offline_download(url, file_name="copy.png", business_dir_id=folder)
+    deadline = time.monotonic() + 10
+    state = api.offline_process(task.task_id)
+    while state.status in (OfflineProgress.RUNNING, OfflineProgress.RETRYING):
+        assert time.monotonic() < deadline, "offline task never finished"
+        time.sleep(0.02)
+        state = api.offline_process(task.task_id)
+    assert (state.status, state.process) == (OfflineProgress.DONE, 100)
+    (copied,) = api.iter_files(folder)
+    assert (copied.filename, copied.etag) == ("copy.png", md5(data))

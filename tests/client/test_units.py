@@ -24,7 +24,7 @@ from imgsync.auth import (
     parse_expiry,
     store_key,
 )
-from imgsync.errors import AuthError
+from imgsync.errors import AuthError, ItemError
 from imgsync.http import RateLimiter, RetryPolicy, _body_factory, _LimitedReader, _reason
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -303,7 +303,7 @@ def test_limited_reader_streams_exactly_length_bytes() -> None:
 
 def test_limited_reader_refuses_a_short_source() -> None:
     reader = _LimitedReader(io.BytesIO(b"ab"), 4)
-    with pytest.raises(ValueError, match="short"):
+    with pytest.raises(ItemError, match="short"):
         b"".join(reader)
 
 
