@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -24,6 +25,7 @@ from .conftest import CLIENT_SECRET, image_bytes, make_settings, md5, upload
 DETAIL = "/api/v1/oss/file/detail"
 LIST = "/api/v1/oss/file/list"
 COMPLETE = "/upload/v1/oss/file/upload_complete"
+THREADS = 8
 
 
 def scripted_run(api: Api, tag: str) -> list[str]:
@@ -170,3 +172,28 @@ def test_wrong_credentials_are_an_auth_error_with_trace(control, tmp_path) -> No
     assert err.value.trace_id and err.value.endpoint == "access_token"
     assert control.token_requests() == 1  # not retried
     assert CLIENT_SECRET not in str(err.value)
+
+
+def test_threads_refused_at_once_share_one_refresh(control, api) -> None:
+    api.list_files(limit=1)  # a token is in use
+    control.reset()  # the service forgets every token: all in-flight callers get 401 now
+    barrier = threading.Barrier(THREADS)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            for _ in range(3):
+                api.list_files(limit=1)
+        except BaseException as exc:  # collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert failures == []
+    assert control.token_requests() == 1
+    codes = [r["code"] for r in control.requests(LIST)]
+    assert codes.count(0) == THREADS * 3 and 401 in codes and set(codes) <= {0, 401}
