@@ -54,6 +54,7 @@ from imgsync.errors import (
     ConfigError,
     ImgsyncError,
     ItemError,
+    NetworkError,
     StillVerifying,
     UsageError,
 )
@@ -392,6 +393,9 @@ class Uploader:
         self._folders: dict[str, str] = {}
         self._confirmed: set[str] = set()
         self._remote: Any = None
+        # Set when an item failed because the service could not be reached even after the
+        # transport's retries: the items after it fail at once instead of each waiting as long.
+        self._outage: NetworkError | None = None
 
     @classmethod
     def from_settings(
@@ -424,6 +428,8 @@ class Uploader:
     @property
     def api(self) -> Api:
         """The API client (created on first use: a run answered from the cache never needs it)."""
+        if self._outage is not None:
+            raise NetworkError(f"not tried: {self._outage}")
         with self._api_lock:
             if self._api is None:
                 from imgsync.api import Api
@@ -457,10 +463,7 @@ class Uploader:
         try:
             return self._upload_local(Path(path), shown)
         except BaseException as exc:
-            if _is_fatal(exc) or not isinstance(exc, Exception):
-                raise
-            log.debug("%s failed", shown, exc_info=True)
-            return _failure(shown, "local", exc)
+            return self._item_failed(shown, "local", exc)
 
     def upload_url(self, url: str) -> UploadResult:
         """Upload one remote image by URL: migrated by the service, else downloaded and uploaded.
@@ -475,10 +478,16 @@ class Uploader:
         try:
             return self._upload_remote(url)
         except BaseException as exc:
-            if _is_fatal(exc) or not isinstance(exc, Exception):
-                raise
-            log.debug("%s failed", url, exc_info=True)
-            return _failure(url, "remote", exc)
+            return self._item_failed(url, "remote", exc)
+
+    def _item_failed(self, shown: str, kind: Kind, exc: BaseException) -> UploadResult:
+        """The failed result for one item, or re-raise a whole-run failure."""
+        if _is_fatal(exc) or not isinstance(exc, Exception):
+            raise exc
+        log.debug("%s failed", shown, exc_info=True)
+        if isinstance(exc, NetworkError) and self._outage is None:
+            self._outage = exc
+        return _failure(shown, kind, exc)
 
     def upload_item(self, item: Path | str) -> UploadResult:
         """Upload a Path, or a string that is a URL or a local path."""

@@ -127,6 +127,17 @@ def test_unreachable_service_exits_4(tmp_path: Path, data_dir: Path, images: Pat
     assert result.exit_code == 4, result.stderr
     assert result.stdout == "\n"
 
+    # After one item found the service unreachable, the others do not wait as long again.
+    paths = [images / f"{i}.png" for i in range(3)]
+    for i, p in enumerate(paths):
+        write_image(p, "png", f"unreachable-{i}")
+    config.write_text(config.read_text() + "concurrency = 1\n")
+    result = run_cli(env, "--json", *map(str, paths))
+    assert result.exit_code == 4
+    errors = [item["error"] for item in json.loads(result.stdout)]
+    assert "not tried" not in errors[0]
+    assert all(e.startswith("not tried: ") for e in errors[1:]), errors
+
 
 def test_usage_error_without_items(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["upload"], env=env)
