@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from imgsync import __version__
-from imgsync.errors import ApiError, ItemError
+from imgsync.errors import ApiError, AuthError, ItemError
 from imgsync.upload import POLL_INTERVAL_S, Content, Status
 
 if TYPE_CHECKING:
@@ -132,8 +132,10 @@ class RemoteFetcher:
         try:
             task = api.offline_download(url, file_name=name, business_dir_id=folder_id)
         except ApiError as exc:
-            if exc.retryable or exc.code != 1:
+            if exc.retryable or isinstance(exc, AuthError):
                 raise
+            # A URL the service will not take (or an account without offline download) may
+            # still be fetched here.
             raise OfflineFailed(f"the service refused to fetch it ({exc.message})") from None
         deadline = self.up.clock() + self.settings.upload.poll_deadline
         while True:

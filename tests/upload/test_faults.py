@@ -123,3 +123,25 @@ def test_batch_killed_midway_completes_without_duplicates_when_run_again(
     for path, url in zip(paths, urls, strict=True):
         assert control.fetch(url) == blobs[str(path)]
     assert_each_once(control, blobs)
+
+
+def test_same_name_refusal_finds_the_earlier_upload(
+    control: Control, settings: Any, images: Path
+) -> None:
+    """A service that answers "same name exists" instead of instant reuse: the file is found by
+    listing the folder, and nothing is uploaded again."""
+    path = images / "again.png"
+    data = write_image(path, "png", "same-name")
+    with Uploader.from_settings(settings) as up:
+        first = up.upload_path(path)
+    from dataclasses import replace
+
+    fresh = replace(settings, data_dir=images.parent / "fresh-cache")
+    control.faults([{"match": "/file/create", "nth": 1, "times": 1, "action": "code:1"}])
+    puts = len(control.puts())
+    with Uploader.from_settings(fresh) as up:
+        second = up.upload_path(path)
+    assert second.status == "reused", second.error
+    assert second.file_id == first.file_id
+    assert len(control.puts()) == puts
+    assert_each_once(control, {"again": data})

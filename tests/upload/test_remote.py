@@ -217,3 +217,28 @@ def test_rerun_after_interrupted_migration_finds_the_file(
     assert result.status == "migrated", result.error
     assert len(control.requests("/offline/download", method="POST")) == 1
     assert len(control.images()) == 1
+
+
+def test_migrated_image_rejected_by_review_fails(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("png", "remote-review", 4000)
+    control.review(md5(data), 120)
+    url = web.add("/bad.png", data)
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+        assert result.status == "failed"
+        assert "rejected by content review" in result.error
+        assert up.cache.get_url(url) is None
+
+
+def test_offline_refusal_falls_back_to_download(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("gif", "refused-offline", 4000)
+    url = web.add("/refused.gif", data, "image/gif")
+    control.faults([{"match": "/offline/download", "nth": 1, "times": 1, "action": "code:1"}])
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "uploaded", result.error
+    assert control.fetch(result.url) == data
