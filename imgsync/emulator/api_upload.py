@@ -298,6 +298,7 @@ def record_slice(app: EmulatorApp, target: PutTarget, md5: str) -> None:
     """Note a received slice; a re-PUT of the same number replaces the earlier one."""
     upload = app.state.uploads.get(target.preupload_id)
     if upload is None or upload.phase != PHASE_OPEN:
+        app.state.blobs.drop_upload(target.key)  # the late bytes must not linger
         raise S3Error(404, "NoSuchUpload", "the upload was completed while this slice arrived")
     upload.slices[str(target.slice_no)] = [target.length, md5]
     app.state.mark_dirty()

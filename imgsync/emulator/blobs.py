@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import shutil
 import threading
@@ -20,6 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 # Read sockets and files in pieces of this size: large enough to be fast, small enough that eight
 # concurrent 100 MB uploads do not each hold a second copy while hashing.
@@ -187,7 +190,12 @@ class DiskBlobStore(BlobStore):
                 for chunk in _read_exactly(read, length):
                     out.write(chunk)
                     digest.update(chunk)
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except FileNotFoundError:
+                # The upload was completed or dropped while this body arrived: nothing to keep,
+                # and the caller refuses the slice when it goes to record it.
+                logger.debug("slice %s of %s arrived after its upload was dropped", slice_no, key)
         finally:
             temp.unlink(missing_ok=True)
         return digest.hexdigest()

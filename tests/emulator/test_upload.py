@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from imgsync.emulator import Emulator
 
 from .conftest import Bed, md5, png, wait_for
 
@@ -337,18 +340,25 @@ def test_a_body_cut_short_is_not_stored(bed: Bed) -> None:
     assert bed.complete(created["preuploadID"])["code"] == 0
 
 
-def test_a_slice_arriving_after_completion_is_answered_not_stored(bed: Bed) -> None:
-    bed.config(slice_size=1000)
-    data = png("late-slice", 2000)
-    created = bed.create(data, "late.png")
-    pre = created["preuploadID"]
-    bed.send_slices(pre, data, 1000)
-    url = urlsplit(bed.upload_url(pre, 1)["presignedURL"])
-    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
-        head = f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-        raw.sendall(head.encode() + b"\0" * 500)  # accepted, half of the body on its way
-        file_id = bed.complete(pre)["data"]["fileID"]  # meanwhile the upload completes
-        raw.sendall(b"\0" * 500)
-        answer = raw.recv(4096)
-    assert answer.startswith(b"HTTP/1.1 404") and b"NoSuchUpload" in answer
-    assert bed.http.get(bed.detail(file_id)["downloadURL"], timeout=10).content == data
+def test_a_slice_arriving_after_completion_is_answered_not_stored(tmp_path: Path) -> None:
+    with Emulator(data_dir=tmp_path, config={"slice_size": 1000}) as emu:
+        bed = Bed(emu.base_url)
+        data = png("late-slice", 2000)
+        pre = bed.create(data, "late.png")["preuploadID"]
+        bed.send_slices(pre, data, 1000)
+        url = urlsplit(bed.upload_url(pre, 1)["presignedURL"])
+        with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+            head = f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+            raw.sendall(head.encode() + b"\0" * 500)
+            # the PUT was accepted once its bytes start landing in a temporary slice file
+            wait_for(lambda: list((tmp_path / "uploads").glob("*/.*.part")))
+            file_id = bed.complete(pre)["data"]["fileID"]  # meanwhile the upload completes
+            raw.sendall(b"\0" * 500)
+            answer = b""
+            while b"</Error>" not in answer:
+                chunk = raw.recv(4096)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 404") and b"NoSuchUpload" in answer
+        assert not any((tmp_path / "uploads").iterdir())  # the late bytes were not kept
+        assert bed.http.get(bed.detail(file_id)["downloadURL"], timeout=10).content == data
