@@ -301,13 +301,13 @@ def test_largest_allowed_file_streams_through(bed: Bed) -> None:
     assert received == 100 * MIB
 
 
-def test_concurrent_uploads_from_eight_threads(bed: Bed, emulator: Any) -> None:
-    token = bed.token
+def _upload_from_eight_threads(base_url: str) -> None:
+    token = Bed(base_url).login()
     results: dict[int, str] = {}
     errors: list[Exception] = []
 
     def worker(number: int) -> None:
-        helper = Bed(emulator.base_url)
+        helper = Bed(base_url)
         helper._token = token
         try:
             for round_ in range(3):
@@ -323,7 +323,17 @@ def test_concurrent_uploads_from_eight_threads(bed: Bed, emulator: Any) -> None:
         thread.join(60)
     assert not errors, errors
     assert len(set(results.values())) == 24
-    assert len(bed.files()) == 24
+    assert len(Bed(base_url).files()) == 24
+
+
+def test_concurrent_uploads_from_eight_threads(bed: Bed) -> None:
+    _upload_from_eight_threads(bed.base_url)
+
+
+def test_concurrent_uploads_with_a_data_folder(tmp_path: Path) -> None:
+    with Emulator(data_dir=tmp_path) as emu:
+        _upload_from_eight_threads(emu.base_url)
+    assert len(list((tmp_path / "blobs").iterdir())) == 24
 
 
 def test_a_body_cut_short_is_not_stored(bed: Bed) -> None:
