@@ -406,7 +406,8 @@ class Transport:
             except _Retry as retry:
                 failures += 1
                 if failures >= self._policy.max_attempts:
-                    log.warning(
+                    # INFO, not WARNING: the raised error reaches the user; this is the trail.
+                    log.info(
                         "%s %s: giving up after %d attempts (%s)",
                         endpoint,
                         shown,
