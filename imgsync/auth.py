@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "token.json"
 LOCK_FILE = "token.lock"
 STORE_VERSION = 1
+# The token file is readable by its owner only.
+TOKEN_FILE_MODE = 0o600
 # A data folder we create holds the token: only its owner may list or enter it.
 DATA_DIR_MODE = 0o700
 
@@ -113,9 +115,11 @@ class TokenStore:
         }
         payload = json.dumps({"version": STORE_VERSION, "tokens": tokens}, indent=2).encode()
         self.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
-        # mkstemp creates the file 0600 with O_EXCL, so the token is never readable by others,
-        # not even for a moment; os.replace makes the new content appear all at once.
-        fd, tmp = tempfile.mkstemp(prefix=".token.", suffix=".tmp", dir=self.data_dir)
+        # Created 0600 from the first moment (never chmod-ed after the fact: the token would be
+        # readable in between); O_EXCL with a unique name; os.replace makes the new content
+        # appear all at once, so a reader sees the old file or the new one, never half of one.
+        tmp = self.data_dir / f".token.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, TOKEN_FILE_MODE)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
