@@ -459,7 +459,8 @@ class Api:
         """POST /upload/v1/oss/file/list_upload_parts ``{preuploadID}``.
 
         Not in the image-bed reference (its flow mentions the step; the path follows the cloud-drive
-        API): a guess, optional, and unneeded for single-slice files.
+        API): a guess, optional, and unneeded for single-slice files. Rate key ``upload_complete``
+        (the settings have no key of its own).
         """
         env = self._post(
             "list_upload_parts",
