@@ -9,10 +9,13 @@ docs/contract.md; an unexpected exception becomes one line too, with the traceba
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -21,6 +24,7 @@ from imgsync.errors import EXIT_PARTIAL, EXIT_USAGE, ImgsyncError
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
+    from imgsync.sync import SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("imgsync")
@@ -172,3 +176,168 @@ def login(app: AppContext) -> None:
     else:
         until = f"token valid until {token.expired_at.isoformat()}"
     click.echo(f"logged in to {settings.account.base_url}; {until}", err=True)
+
+
+def _print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
+    """The human summary of a sync (stderr by default): problems, changed notes, totals."""
+    from imgsync.sync import FAILED
+
+    echo = functools.partial(click.echo, err=err)
+
+    for note in report.notes:
+        shown = _shown(note.path, base)
+        if note.error:
+            echo(f"{shown}: {note.error}")
+        for warning in note.warnings:
+            echo(f"{shown}: warning: {warning}")
+        for image in note.images:
+            if image.status == FAILED or (verbose and image.error):
+                echo(f"{shown}:{image.line}: {image.target}: {image.error}")
+        if report.dry_run:
+            for old, new in note.edits:
+                echo(f"{shown}: would rewrite {old} -> {new}")
+        elif note.changed:
+            echo(f"{shown}: links rewritten")
+    totals = report.totals()
+    words = ", ".join(f"{totals[k]} {k}" for k in ("uploaded", "reused", "cached", "skipped"))
+    prefix = "dry run: " if report.dry_run else ""
+    failed = sum(1 for n in report.notes for i in n.images if i.status == FAILED)
+    echo(
+        f"{prefix}{totals['notes']} notes, {totals['changed']} changed; "
+        f"images: {words}, {failed} failed"
+    )
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Make no request and write nothing; show changes.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Notes root (default: nearest folder with .obsidian, else the folder given).",
+)
+@click.option(
+    "--allow-outside-root", is_flag=True, help="Also upload images outside the notes root."
+)
+@click.option("--allow-data-uri", is_flag=True, help="Also upload data: URI images.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_app
+@handle_errors
+def sync(
+    app: AppContext,
+    dry_run: bool,
+    as_json: bool,
+    root: Path | None,
+    allow_outside_root: bool,
+    allow_data_uri: bool,
+    paths: tuple[Path, ...],
+) -> None:
+    """Upload the images the notes at PATHS refer to, and rewrite their links."""
+    import json
+
+    from imgsync.sync import Syncer
+
+    settings = app.settings()
+    if not dry_run:
+        settings.require_credentials()
+    syncer = Syncer(
+        settings,
+        root=root,
+        dry_run=dry_run,
+        allow_outside_root=allow_outside_root,
+        allow_data=allow_data_uri,
+    )
+    progress = _Progress(enabled=not as_json and sys.stderr.isatty())
+    report = syncer.run(list(paths), on_upload_start=progress.start, on_image=progress.step)
+    progress.finish()
+    base = Path.cwd()
+    if as_json:
+        click.echo(json.dumps(report.to_json(base), ensure_ascii=False))
+    _print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
+    sys.exit(report.exit_code)
+
+
+class _Progress:
+    """A one-line progress counter on a terminal; silent otherwise (editors, pipes, --json)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = 0
+        self.done = 0
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self._show()
+
+    def step(self, _result: object) -> None:
+        self.done += 1
+        self._show()
+
+    def _show(self) -> None:
+        if self.enabled and self.total:
+            click.echo(f"\rimages: {self.done}/{self.total}", err=True, nl=False)
+
+    def finish(self) -> None:
+        if self.enabled and self.total:
+            click.echo("", err=True)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Where to create the demo notes folder.",
+)
+@click.option("--serve", is_flag=True, help="Keep the emulator running so the links open.")
+@pass_app
+@handle_errors
+def demo(app: AppContext, parent: Path, serve: bool) -> None:
+    """Try imgsync on sample notes against a built-in emulator (no account needed)."""
+    from imgsync.config import default_config_path
+    from imgsync.demo import run_demo
+    from imgsync.emulator import Emulator
+
+    settings = app.settings()
+    with Emulator() as emu:
+        result = run_demo(settings, parent.resolve(), emu.base_url)
+        folder = result.folder
+        click.echo(f"Copied the sample notes to {folder}")
+        click.echo(f"Started a local 123pan image-bed emulator at {emu.base_url}")
+        click.echo("Ran: imgsync sync on that folder. What changed (only the links):\n")
+        for diff in result.diffs.values():
+            click.echo(diff)
+        click.echo("Links now in the notes:")
+        for note in result.report.notes:
+            for image in note.images:
+                shown = image.url or f"(left alone: {image.error})"
+                click.echo(f"  {_shown(note.path, folder)}:{image.line}  {image.target}")
+                click.echo(f"      -> [{image.status}] {shown}")
+        _print_sync_report(result.report, base=folder, verbose=False, err=False)
+        click.echo("\nRan sync a second time: nothing to upload, nothing to write:")
+        _print_sync_report(result.second, base=folder, verbose=False, err=False)
+        click.echo(
+            "\nTo use your own 123pan account: create an application on the 123pan Open "
+            f"Platform, put its client_id and client_secret in {default_config_path()} "
+            "(see config.example.toml; or set IMGSYNC_CLIENT_ID and IMGSYNC_CLIENT_SECRET), "
+            "then run `imgsync login` and `imgsync sync YOUR-NOTES-FOLDER`."
+        )
+        if serve:
+            click.echo(f"\nServing the links at {emu.base_url}; press Ctrl-C to stop.")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        else:
+            click.echo(
+                "(The emulator stops with this command, so these links stop working; "
+                "use `imgsync demo --serve` to keep it running.)"
+            )
+    sys.exit(result.report.exit_code)
