@@ -532,16 +532,19 @@ class Uploader:
         if workers == 1:
             for indices in groups.values():
                 run(indices)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="imgsync-upload") as pool:
-                futures = [pool.submit(run, indices) for indices in groups.values()]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                fatal = next((f.exception() for f in done if f.exception() is not None), None)
-                if fatal is not None:
-                    for future in futures:
-                        future.cancel()
-                    pool.shutdown(wait=True)
-                    raise fatal
+            return [r for r in results if r is not None]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="imgsync-upload")
+        try:
+            futures = [pool.submit(run, indices) for indices in groups.values()]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            fatal = next((f.exception() for f in done if f.exception() is not None), None)
+            if fatal is not None:
+                raise fatal
+        except BaseException:
+            # Items not started yet are dropped; those already in flight are let finish.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return [r for r in results if r is not None]
 
     # -- local files ------------------------------------------------------------------------------
