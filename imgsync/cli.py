@@ -341,3 +341,47 @@ def demo(app: AppContext, parent: Path, serve: bool) -> None:
                 "use `imgsync demo --serve` to keep it running.)"
             )
     sys.exit(result.report.exit_code)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of links.")
+@click.argument("items", nargs=-1, required=True, metavar="ITEM...")
+@pass_app
+@handle_errors
+def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
+    """Upload local images or image URLs; print one link per ITEM, in order.
+
+    Each ITEM's link goes on its own stdout line, or an empty line if it failed (the reason goes
+    to stderr), so Typora's "Custom Command" upload can use it as is. Paths may be
+    percent-encoded or file:// URIs. Exit status 1 if some items failed.
+    """
+    import json
+
+    from imgsync.upload import InOrder, Uploader, UploadResult, exit_status, resolve_item
+
+    stopped = False
+
+    def show(result: UploadResult) -> None:
+        if not result.ok and not stopped:
+            click.echo(f"imgsync: {result.input}: {result.error}", err=True)
+        if not as_json:
+            click.echo(result.url if result.ok and result.url else "")
+
+    settings = app.settings()
+    in_order = InOrder(len(items), show)
+    try:
+        with Uploader.from_settings(settings) as uploader:
+            results = uploader.upload_many([resolve_item(i) for i in items], on_result=in_order)
+    except ImgsyncError as exc:
+        # The run stopped (authentication, configuration): still one answer per item; the
+        # reason is printed once, by handle_errors.
+        stopped = True
+        in_order.fail_rest(items, str(exc), exc.exit_code)
+        if as_json:
+            click.echo(json.dumps([r.to_json() for r in in_order.results], ensure_ascii=False))
+        raise
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False))
+    status = exit_status(results)
+    if status:
+        sys.exit(status)
