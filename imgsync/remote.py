@@ -228,7 +228,11 @@ class RemoteFetcher:
                 if not buf:
                     raise ItemError("download is empty")
                 return bytes(buf)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.Timeout:
+            raise _Transient(
+                f"the host did not answer within {self.settings.upload.download_timeout:g} s"
+            ) from None
+        except requests.ConnectionError as exc:
             raise _Transient(_reason(exc)) from None
 
 

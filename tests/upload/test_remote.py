@@ -22,6 +22,7 @@ class ImageServer:
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.release = threading.Event()
         self.hits: list[tuple[str, str | None]] = []
         server = self
 
@@ -36,6 +37,8 @@ class ImageServer:
                     self.end_headers()
                     return
                 data, mime = entry
+                if self.path.startswith("/slow/"):
+                    server.release.wait(10)  # longer than the test's download timeout
                 self.send_response(200)
                 self.send_header("Content-Type", mime)
                 self.send_header("Content-Length", str(len(data)))
@@ -56,6 +59,7 @@ class ImageServer:
         return self.base + path
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -242,3 +246,13 @@ def test_offline_refusal_falls_back_to_download(
         result = up.upload_url(url)
     assert result.status == "uploaded", result.error
     assert control.fetch(result.url) == data
+
+
+def test_download_timeout_fails_clearly(make_settings: Any, web: ImageServer) -> None:
+    url = web.add("/slow/render", image_bytes("png", "slow", 2000))  # no extension: we download
+    settings = make_settings(upload={"download_timeout": 0.3})
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "failed"
+    assert result.error.startswith("download failed:"), result.error
+    assert result.error == "download failed: the host did not answer within 0.3 s"
