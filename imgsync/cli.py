@@ -367,13 +367,12 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
         if not as_json:
             click.echo(result.url if result.ok and result.url else "")
 
-    settings = app.settings()
     in_order = InOrder(len(items), show)
     try:
-        with Uploader.from_settings(settings) as uploader:
+        with Uploader.from_settings(app.settings()) as uploader:
             results = uploader.upload_many([resolve_item(i) for i in items], on_result=in_order)
     except ImgsyncError as exc:
-        # The run stopped (authentication, configuration): still one answer per item; the
+        # The run stopped (configuration, authentication): still one answer per item; the
         # reason is printed once, by handle_errors.
         stopped = True
         in_order.fail_rest(items, str(exc), exc.exit_code)

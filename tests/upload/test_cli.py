@@ -189,3 +189,13 @@ def test_reviewed_image_fails_with_exit_1(
     assert result.exit_code == 1
     assert result.stdout == "\n"
     assert "rejected by content review" in result.stderr
+
+
+def test_configuration_error_exit_2_with_a_line_per_item(tmp_path: Path, images: Path) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("[upload]\nlink = 'nope'\n")
+    env = {"IMGSYNC_CONFIG": str(config), "IMGSYNC_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli(env, str(images / "a.png"), str(images / "b.png"))
+    assert result.exit_code == 2
+    assert result.stdout == "\n\n"
+    assert result.stderr.count("upload.link") == 1
