@@ -7,11 +7,17 @@ One run is four steps, each over every note before the next begins:
 2. **scan** each remaining note (markdown.find_images) and **resolve** every reference to a local
    file, a remote URL, an already-hosted URL or a data URI (resolve.Resolver);
 3. **upload** every distinct image once, all notes together, in parallel (upload.Uploader);
-4. **rewrite** each note through notefile.update_note: the note is read again, scanned again and
-   rewritten from that fresh text, so an edit made while its images uploaded is kept, not lost.
+4. **rewrite** each note through notefile.update_note: the note is read again and rewritten from
+   that fresh text (scanned again if it changed), so an edit made while its images uploaded is
+   kept, not lost.
 
 A failed image leaves its link alone and is reported; a note that cannot be read is reported and the
 run goes on. Nothing here prints: the command line turns the :class:`SyncReport` into output.
+
+A note is *clean* after a sync when every image reference in it now points at the image bed (or it
+has none). Only a clean note is stamped in the cache and skipped next time without being parsed: a
+note with a missing image, a data URI or a file outside the root is looked at again on every run,
+since a new file, a flag or a change elsewhere can change its outcome.
 """
 
 from __future__ import annotations
@@ -19,18 +25,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imgsync.errors import EXIT_OK, EXIT_PARTIAL, ImgsyncError
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
 
 if TYPE_CHECKING:
     from imgsync.cache import Cache
     from imgsync.config import Settings
     from imgsync.markdown import ImageRef
+    from imgsync.notefile import NoteText
     from imgsync.resolve import Resolved, Resolver
     from imgsync.upload import Uploader, UploadResult
 
@@ -51,10 +59,19 @@ UPLOADED, REUSED, CACHED, MIGRATED, SKIPPED, FAILED = (
 )
 TOTAL_KEYS = ("notes", "changed", "uploaded", "reused", "cached", "skipped", "failed")
 
+# The cache distrusts a note stamp recorded this soon after the note's mtime (a later edit within
+# the filesystem's timestamp granularity could keep size and mtime): see cache.RACY_WINDOW_NS.
+# Once a note is older than this, a stamp proved by its digest is recorded again, trusted.
+RACY_WINDOW_NS = 2_000_000_000
+
 
 @dataclass
 class ImageOutcome:
-    """What happened to one image reference of one note."""
+    """What happened to one image reference of one note.
+
+    ``exit_code`` (not part of the JSON) is the status a failure maps to: 4 when the service could
+    not be reached, else 1.
+    """
 
     target: str
     kind: str
@@ -62,6 +79,7 @@ class ImageOutcome:
     url: str | None = None
     error: str | None = None
     line: int = 0
+    exit_code: int = field(default=EXIT_OK, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +102,7 @@ class NoteOutcome:
     images: list[ImageOutcome] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    # The lines a rewrite changed, as (old, new) pairs, for --dry-run and the demo.
+    # The links a rewrite would change, as (old, new) pairs, for --dry-run.
     edits: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -109,6 +127,8 @@ class SyncReport:
     dry_run: bool = False
 
     def totals(self) -> dict[str, int]:
+        """Counts of docs/contract.md: notes, changed notes, and image references by status
+        (``migrated`` counts as ``uploaded``; ``failed`` also counts notes that failed as such)."""
         totals = dict.fromkeys(TOTAL_KEYS, 0)
         totals["notes"] = len(self.notes)
         for note in self.notes:
@@ -116,13 +136,19 @@ class SyncReport:
             totals["failed"] += note.error is not None
             for image in note.images:
                 key = UPLOADED if image.status == MIGRATED else image.status
-                if key in totals:
-                    totals[key] += 1
+                totals[key] += 1
         return totals
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PARTIAL if any(n.failed for n in self.notes) else EXIT_OK
+        """0 when all was done; 4 when everything that failed failed because the service could not
+        be reached; else 1 when anything failed (docs/contract.md)."""
+        codes = [n_code for n in self.notes for n_code in _failure_codes(n)]
+        if not codes:
+            return EXIT_OK
+        if all(code == EXIT_UNREACHABLE for code in codes):
+            return EXIT_UNREACHABLE
+        return EXIT_PARTIAL
 
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         return {
@@ -130,6 +156,12 @@ class SyncReport:
             "totals": self.totals(),
             "dry_run": self.dry_run,
         }
+
+
+def _failure_codes(note: NoteOutcome) -> list[int]:
+    codes = [EXIT_PARTIAL] if note.error is not None else []
+    codes += [i.exit_code or EXIT_PARTIAL for i in note.images if i.status == FAILED]
+    return codes
 
 
 def _display(path: Path, base: Path | None) -> str:
@@ -141,30 +173,40 @@ def _display(path: Path, base: Path | None) -> str:
     return str(path)
 
 
-def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
-    """Yield (note, problem): every note file below ``paths``, in a stable order.
+def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]:
+    """Yield (note, given, problem) for every note below ``paths``, in a stable order.
 
-    A path that does not exist, or is neither a note nor a folder, is yielded with a problem so it
-    is reported like any other failed note instead of aborting the run.
+    ``given`` is the argument the note was found under. A path that does not exist, or is neither
+    a note nor a folder, is yielded with a problem so it is reported like any other failed note
+    instead of aborting the run. A note reached twice (a file and its folder both given) once.
     """
-    seen: set[Path] = set()
-    for path in paths:
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+    seen: set[str] = set()
+
+    def first(path: Path) -> bool:
+        key = os.path.abspath(path)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for given in paths:
+        given = Path(given)
+        if given.is_dir():
+            for dirpath, dirnames, filenames in os.walk(given):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
                 for name in sorted(filenames):
                     if name.lower().endswith(NOTE_SUFFIXES) and not name.startswith("."):
                         note = Path(dirpath, name)
-                        if note not in seen:
-                            seen.add(note)
-                            yield note, None
-        elif path in seen:
+                        if first(note):
+                            yield note, given, None
+        elif not first(given):
             continue
-        elif path.is_file() or path.is_symlink() or path.suffix.lower() in NOTE_SUFFIXES:
-            seen.add(path)
-            yield path, None if (path.exists() or path.is_symlink()) else "no such file"
+        elif given.is_file() or given.is_symlink() or given.suffix.lower() in NOTE_SUFFIXES:
+            exists = given.exists() or given.is_symlink()
+            yield given, given, None if exists else "no such file"
         else:
-            yield path, "no such file or folder" if not path.exists() else "not a note or folder"
+            problem = "no such file or folder" if not given.exists() else "not a note or folder"
+            yield given, given, problem
 
 
 @dataclass
@@ -172,12 +214,26 @@ class _Pending:
     """A note read and scanned, waiting for its images."""
 
     outcome: NoteOutcome
+    resolver: Resolver
+    digest: str  # of the bytes scanned: an unchanged note is not scanned again for the rewrite
+    refs: list[ImageRef]
     resolved: list[Resolved]
     consistent: bool
+    raw: bytes
+
+
+@dataclass
+class _Pass:
+    """What the last rewrite pass over a note found (update_note may redo it on a fresh read)."""
+
+    clean: bool = False
 
 
 class Syncer:
-    """Runs ``sync`` over notes. Side effects (uploader, cache) are injectable for tests."""
+    """Runs ``sync`` over notes. Side effects (uploader, cache, clock) are injectable for tests.
+
+    A cache passed in is the caller's to close; one opened here is closed when :meth:`run` ends.
+    """
 
     def __init__(
         self,
@@ -189,32 +245,48 @@ class Syncer:
         allow_data: bool = False,
         cache: Cache | None = None,
         uploader_factory: Callable[[], Uploader] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
+        self._clock_ns = clock_ns
         self.root = root
         self.dry_run = dry_run
         self.allow_outside_root = allow_outside_root
         self.allow_data = allow_data
         self._cache = cache
+        self._owns_cache = cache is None
         self._uploader_factory = uploader_factory
         self._resolvers: dict[Path, Resolver] = {}
+        self._prefixes: tuple[str, ...] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _open_cache(self) -> Cache:
+    def _open_cache(self) -> Cache | None:
+        """The cache; in a dry run only if it already exists (a dry run creates no file)."""
         if self._cache is None:
-            from imgsync.cache import Cache
+            from imgsync.cache import Cache, cache_path
             from imgsync.upload import cache_namespace
 
+            if self.dry_run and not cache_path(self.settings.data_dir).exists():
+                return None
             self._cache = Cache.open(
-                self.settings.data_dir, namespace=cache_namespace(self.settings)
+                self.settings.data_dir,
+                namespace=cache_namespace(self.settings),
+                clock_ns=self._clock_ns,
             )
         return self._cache
 
-    def _resolver(self, note: Path) -> Resolver:
+    def _close_cache(self) -> None:
+        if self._owns_cache and self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def _resolver(self, given: Path) -> Resolver:
+        """The resolver of the notes root: ``--root``, else the nearest folder at or above the
+        path given that holds ``.obsidian``, else that folder (a file given: its folder)."""
         from imgsync.resolve import Resolver, find_root
 
-        root = (self.root or find_root(note)).resolve()
+        root = (self.root or find_root(given)).resolve()
         resolver = self._resolvers.get(root)
         if resolver is None:
             resolver = Resolver(
@@ -228,13 +300,16 @@ class Syncer:
 
     def _hosted_prefixes(self) -> tuple[str, ...]:
         """Configured prefixes plus the download folders of every URL this account was given."""
-        prefixes = set(self.settings.upload.hosted_prefixes)
-        for obj in self._open_cache().iter_objects():
-            for url in (obj.download_url, obj.user_self_url):
-                prefix = _url_folder(url)
-                if prefix:
-                    prefixes.add(prefix)
-        return tuple(sorted(prefixes))
+        if self._prefixes is None:
+            prefixes = set(self.settings.upload.hosted_prefixes)
+            cache = self._open_cache()
+            for obj in cache.iter_objects() if cache is not None else ():
+                for url in (obj.download_url, obj.user_self_url):
+                    prefix = _url_folder(url)
+                    if prefix:
+                        prefixes.add(prefix)
+            self._prefixes = tuple(sorted(prefixes))
+        return self._prefixes
 
     # -- the four steps ---------------------------------------------------------------------------
 
@@ -246,17 +321,35 @@ class Syncer:
         on_upload_start: Callable[[int], None] | None = None,
         on_image: Callable[[UploadResult], None] | None = None,
     ) -> SyncReport:
-        """Sync every note below ``paths``; never raises for a per-note or per-image problem."""
+        """Sync every note below ``paths``; never raises for a per-note or per-image problem.
+
+        Raises only for whole-run failures (authentication, configuration, an unusable cache):
+        then no note has been written.
+        """
+        # Each run looks afresh: files may have appeared, and earlier runs made new links.
+        self._resolvers, self._prefixes = {}, None
+        try:
+            return self._run(paths, on_note, on_upload_start, on_image)
+        finally:
+            self._close_cache()
+
+    def _run(
+        self,
+        paths: Sequence[Path],
+        on_note: Callable[[NoteOutcome], None] | None,
+        on_upload_start: Callable[[int], None] | None,
+        on_image: Callable[[UploadResult], None] | None,
+    ) -> SyncReport:
         cache = self._open_cache()
         outcomes: list[NoteOutcome] = []
         pending: list[_Pending] = []
-        for note, problem in iter_notes(paths):
+        for note, given, problem in iter_notes(paths):
             outcome = NoteOutcome(path=note, error=problem)
             outcomes.append(outcome)
-            if problem is None and not self.dry_run and self._unchanged(cache, note):
+            if problem is None and cache is not None and self._unchanged(cache, note):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
-                scanned = self._scan(outcome)
+                scanned = self._scan(outcome, given)
                 if scanned is not None:
                     pending.append(scanned)
             if on_note is not None and (outcome.error or outcome.unchanged_since_last_sync):
@@ -280,30 +373,40 @@ class Syncer:
             return False
         if stamp.matches_stat(st):
             return True
-        # A stamp taken right after a write cannot vouch for the mtime; the content hash can.
         same_stat = (stamp.size, stamp.mtime_ns, stamp.inode) == (
             st.st_size,
             st.st_mtime_ns,
             st.st_ino,
         )
-        return same_stat and bool(stamp.digest) and _digest(note) == stamp.digest
+        if not same_stat or not stamp.digest or not stat.S_ISREG(st.st_mode):
+            return False
+        # A stamp taken right after a write cannot vouch for the mtime; the content hash can.
+        raw = _read_if_stable(note, st)
+        if raw is None or _digest(raw) != stamp.digest:
+            return False
+        if not self.dry_run and self._clock_ns() - st.st_mtime_ns >= RACY_WINDOW_NS:
+            # Proved by content, and now old enough to be trusted by its stat next time.
+            self._put_stamp(cache, note, st, stamp.digest)
+        return True
 
-    def _scan(self, outcome: NoteOutcome) -> _Pending | None:
+    def _scan(self, outcome: NoteOutcome, given: Path) -> _Pending | None:
         from imgsync.markdown import find_images
         from imgsync.notefile import read_note
 
         try:
             note = read_note(outcome.path)
         except ImgsyncError as exc:
-            outcome.error = str(exc)
+            outcome.error = _note_error(exc)
             return None
         scan = find_images(note.text)
         outcome.warnings.extend(scan.warnings)
-        resolver = self._resolver(outcome.path)
+        resolver = self._resolver(given)
         resolved = [resolver.resolve(outcome.path, ref, scan.front_matter) for ref in scan.refs]
         if not scan.consistent:
-            outcome.warnings.append("image scan did not match the parser; note left unchanged")
-        return _Pending(outcome, resolved, scan.consistent)
+            outcome.error = "left unchanged: the image scan did not match the parser (see warnings)"
+        return _Pending(
+            outcome, resolver, _digest(note.raw), scan.refs, resolved, scan.consistent, note.raw
+        )
 
     def _upload(
         self,
@@ -323,6 +426,8 @@ class Syncer:
             return {}
         if on_start is not None:
             on_start(len(keys))
+        import tempfile
+
         factory = self._uploader_factory or self._default_uploader
         with tempfile.TemporaryDirectory(prefix="imgsync-data-uri-") as scratch:
             items = [_upload_item(res, Path(scratch)) for res in keys.values()]
@@ -336,25 +441,36 @@ class Syncer:
 
         return Uploader.from_settings(self.settings, cache=self._open_cache())
 
-    def _finish(self, item: _Pending, results: dict[str, UploadResult], cache: Cache) -> None:
+    def _finish(
+        self, item: _Pending, results: dict[str, UploadResult], cache: Cache | None
+    ) -> None:
         outcome = item.outcome
+        root = item.resolver.root
         for res in item.resolved:
-            outcome.images.append(self._image_outcome(res, results, item.consistent))
-        if not item.consistent or self.dry_run:
-            if self.dry_run:
-                outcome.edits = _planned_edits(item.resolved)
+            image = self._image_outcome(res, results, item.consistent, root)
+            outcome.images.append(image)
+            if res.skip_reason is not None and image.status == SKIPPED and res.path is not None:
+                # A file outside the root: say so, since the link stays local.
+                outcome.warnings.append(f"line {image.line}: {image.target}: {image.error}")
+        if not item.consistent:
+            return
+        if self.dry_run:
+            outcome.edits = _planned_edits(item.resolved)
             return
         urls = {k: r.url for k, r in results.items() if r.ok and r.url}
-        if not any(_item_key(r) in urls for r in item.resolved):
-            if not outcome.failed:
-                self._stamp(cache, outcome.path)
+        if any(_item_key(r) in urls for r in item.resolved):
+            final = self._rewrite(item, urls)
+        else:
+            final = (item.raw, all(_is_done(r, urls) for r in item.resolved))
+        if cache is None:
             return
-        self._rewrite(outcome, urls)
-        if not outcome.failed:
-            self._stamp(cache, outcome.path)
+        if final is not None and final[1] and not outcome.failed:
+            self._stamp(cache, outcome.path, final[0])
+        else:
+            cache.forget_note(outcome.path.absolute())
 
     def _image_outcome(
-        self, res: Resolved, results: dict[str, UploadResult], consistent: bool
+        self, res: Resolved, results: dict[str, UploadResult], consistent: bool, root: Path
     ) -> ImageOutcome:
         ref = res.ref
         image = ImageOutcome(target=ref.target, kind=res.kind, status=SKIPPED, line=ref.line)
@@ -363,62 +479,133 @@ class Syncer:
             return image
         if res.skip_reason is not None:
             image.error = res.skip_reason
-            # A reference that points at nothing usable is the user's to fix: report it as failed.
-            image.status = FAILED if _is_failure(res.skip_reason) else SKIPPED
+            if self._is_problem(res, root):
+                image.status, image.exit_code = FAILED, EXIT_PARTIAL
             return image
         if not consistent:
-            image.error = "note not rewritten: image scan did not match the parser"
+            image.error = "note left unchanged: the image scan did not match the parser"
             return image
         if self.dry_run:
-            image.error = "dry run: would upload"
+            image.error = "dry run: not uploaded"
             return image
         result = results.get(_item_key(res) or "")
         if result is None:  # pragma: no cover - every resolvable item was uploaded
-            image.status, image.error = FAILED, "not uploaded"
+            image.status, image.error, image.exit_code = FAILED, "not uploaded", EXIT_PARTIAL
             return image
         image.status, image.url, image.error = result.status, result.url, result.error
+        if result.status == FAILED:
+            image.exit_code = result.exit_code or EXIT_PARTIAL
         return image
 
-    def _rewrite(self, outcome: NoteOutcome, urls: dict[str, str]) -> None:
+    def _is_problem(self, res: Resolved, root: Path) -> bool:
+        """Whether a reference the resolver declined is the user's to fix (reported as failed)
+        rather than declined by policy (skipped), judged from its fields, not its message.
+
+        Policy: a hosted link, a data URI, a URL scheme imgsync does not fetch, an empty
+        destination, a file outside the root. Problems: a file that is not found, ambiguous or
+        unresolvable (no path), or one inside the root that is not an image file.
+        """
+        if res.kind != "local":
+            return False
+        if not res.ref.target.strip():
+            return False
+        if res.path is None:
+            return True
+        return self.allow_outside_root or res.path.is_relative_to(root)
+
+    def _rewrite(self, item: _Pending, urls: dict[str, str]) -> tuple[bytes, bool] | None:
+        """Rewrite the note from a fresh read; return (the bytes it now holds, whether it is
+        clean), or None when it could not be written (the error is on the outcome)."""
         from imgsync.markdown import find_images, rewrite
         from imgsync.notefile import update_note
 
-        resolver = self._resolver(outcome.path)
+        outcome = item.outcome
+        result = _Pass()
 
-        def transform(note: Any) -> str:
-            # Scan the text as it is now: an edit made while the images uploaded is kept.
-            scan = find_images(note.text)
-            if not scan.consistent:
-                return note.text
+        def transform(note: NoteText) -> str:
+            result.clean = False
+            if _digest(note.raw) == item.digest:
+                refs, resolved = item.refs, item.resolved
+            else:
+                # Edited since the scan: scan the text as it is now, so the edit is kept.
+                scan = find_images(note.text)
+                if not scan.consistent:
+                    outcome.warnings.extend(scan.warnings)
+                    return note.text
+                refs = scan.refs
+                resolved = [
+                    item.resolver.resolve(outcome.path, ref, scan.front_matter) for ref in refs
+                ]
             mapping: dict[ImageRef, str] = {}
-            for ref in scan.refs:
-                key = _item_key(resolver.resolve(outcome.path, ref, scan.front_matter))
-                if key in urls:
-                    mapping[ref] = urls[key]
+            for ref, res in zip(refs, resolved, strict=True):
+                url = urls.get(_item_key(res) or "")
+                if url is not None and url != ref.target:
+                    mapping[ref] = url
+            result.clean = all(_is_done(res, urls) for res in resolved)
             return rewrite(note.text, mapping) if mapping else note.text
 
         try:
-            _final, changed = update_note(outcome.path, transform)
+            final, changed = update_note(outcome.path, transform)
         except ImgsyncError as exc:
-            outcome.error = str(exc)
-            return
+            outcome.error = _note_error(exc)
+            return None
         outcome.changed = changed
+        return final.raw, result.clean
 
-    def _stamp(self, cache: Cache, note: Path) -> None:
-        from imgsync.cache import NoteStamp
-
+    def _stamp(self, cache: Cache, note: Path, expected: bytes) -> None:
+        """Record the note as clean, if it still holds exactly the bytes this run left in it (an
+        edit made since then is the next run's to look at)."""
         try:
             st = note.stat()
-            digest = _digest(note)
         except OSError:
+            cache.forget_note(note.absolute())
             return
+        raw = _read_if_stable(note, st) if stat.S_ISREG(st.st_mode) else None
+        if raw != expected:
+            cache.forget_note(note.absolute())
+            return
+        self._put_stamp(cache, note, st, _digest(raw))
+
+    @staticmethod
+    def _put_stamp(cache: Cache, note: Path, st: os.stat_result, digest: str) -> None:
+        from imgsync.cache import NoteStamp
+
         cache.put_note(note.absolute(), NoteStamp.from_stat(st, digest))
 
 
-def _digest(note: Path) -> str:
-    import hashlib
+def _note_error(exc: ImgsyncError) -> str:
+    """A note error without the path the report already shows next to it."""
+    return getattr(exc, "reason", None) or str(exc)
 
-    return hashlib.blake2b(note.read_bytes(), digest_size=16).hexdigest()
+
+def _read_if_stable(note: Path, st: os.stat_result) -> bytes | None:
+    """The note's bytes if they are what ``st`` describes (same size, mtime and inode throughout
+    the read), else None."""
+    try:
+        with open(note, "rb") as handle:
+            raw = handle.read(st.st_size + 1)
+            after = os.fstat(handle.fileno())
+    except OSError:
+        return None
+    if len(raw) != st.st_size or (after.st_size, after.st_mtime_ns, after.st_ino) != (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+    ):
+        return None
+    return raw
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _is_done(res: Resolved, urls: dict[str, str]) -> bool:
+    """Whether a reference needs nothing more: it is on the image bed, or now points there."""
+    if res.kind == "hosted":
+        return True
+    key = _item_key(res)
+    return key is not None and key in urls
 
 
 def _item_key(res: Resolved) -> str | None:
@@ -463,15 +650,6 @@ def _materialize_data_uri(url: str, scratch: Path) -> Path:
     path = scratch / (hashlib.md5(url.encode("utf-8", "surrogateescape")).hexdigest() + ".img")
     path.write_bytes(data)
     return path
-
-
-# Skip reasons that are the user's problem (reported as failed) rather than policy (skipped).
-_FAILURE_WORDS = ("not found", "ambiguous", "no such", "not an image", "unreadable")
-
-
-def _is_failure(reason: str) -> bool:
-    lowered = reason.lower()
-    return any(word in lowered for word in _FAILURE_WORDS)
 
 
 def _planned_edits(resolved: list[Resolved]) -> list[tuple[str, str]]:
