@@ -1,0 +1,85 @@
+"""Remote images are migrated onto the image bed; links already on it are left alone."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgsync.errors import EXIT_OK
+
+from .helpers import CREATE_PATH, Control, write_note, write_png
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+        pass
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A web server on loopback serving a folder: (its base URL, the folder)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    handler = functools.partial(_Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_remote_image_is_migrated_and_a_hosted_one_left_alone(
+    sync: Callable[..., Any], control: Control, vault: Path, web: tuple[str, Path]
+) -> None:
+    base, folder = web
+    remote = write_png(folder / "cat.png", "remote cat")
+    note = vault / "a.md"
+    write_note(note, f"![cat]({base}/cat.png)\n")
+
+    report = sync()
+
+    assert report.exit_code == EXIT_OK, report.to_json()
+    (image,) = report.notes[0].images
+    assert (image.kind, image.status) == ("remote", "migrated")
+    assert image.url.startswith(control.base_url)
+    assert control.fetch(image.url) == remote
+    assert note.read_bytes() == f"![cat]({image.url})\n".encode()
+    assert report.totals()["uploaded"] == 1  # migrated counts as uploaded in the totals
+
+    # A new note that uses the link just made: it is already on the image bed.
+    other = vault / "b.md"
+    original = write_note(other, f"Copied: ![cat]({image.url})\n")
+    log = control.requests()
+    report = sync()
+    outcome = next(n for n in report.notes if n.path == other)
+    (hosted,) = outcome.images
+    assert (hosted.kind, hosted.status, hosted.url) == ("hosted", "skipped", image.url)
+    assert hosted.error is None
+    assert not outcome.changed and other.read_bytes() == original
+    assert control.requests() == log
+    assert report.exit_code == EXIT_OK
+
+
+def test_a_remote_image_that_cannot_be_fetched_fails_and_the_link_stays(
+    sync: Callable[..., Any], control: Control, vault: Path, web: tuple[str, Path]
+) -> None:
+    base, _folder = web
+    note = vault / "a.md"
+    original = write_note(note, f"![gone]({base}/gone.png)\n")
+
+    report = sync()
+
+    (image,) = report.notes[0].images
+    assert (image.kind, image.status) == ("remote", "failed")
+    assert image.error
+    assert note.read_bytes() == original
+    assert control.requests(CREATE_PATH) == []
