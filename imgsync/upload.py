@@ -396,6 +396,7 @@ class Uploader:
         # Set when an item failed because the service could not be reached even after the
         # transport's retries: the items after it fail at once instead of each waiting as long.
         self._outage: NetworkError | None = None
+        self._prefixes: tuple[str, ...] | None = None
 
     @classmethod
     def from_settings(
@@ -473,12 +474,29 @@ class Uploader:
         if url[:7].lower() == "file://":
             result = self.upload_path(Path(resolve_item(url)))
             return replace(result, input=url)
-        if any(url.startswith(p) for p in self.settings.upload.hosted_prefixes if p):
+        if url.startswith(self._hosted_prefixes()):
             return UploadResult(url, "hosted", "skipped", url=url)
         try:
             return self._upload_remote(url)
         except BaseException as exc:
             return self._item_failed(url, "remote", exc)
+
+    def _hosted_prefixes(self) -> tuple[str, ...]:
+        """Where links on the user's image bed start: ``upload.hosted_prefixes``, plus the
+        download folder (``https://host/uid/``) of every link this account was handed out."""
+        with self._cache_lock:
+            prefixes = self._prefixes
+        if prefixes is None:
+            found = {p for p in self.settings.upload.hosted_prefixes if p}
+            for obj in self.cache.iter_objects():
+                for link in (obj.download_url, obj.user_self_url):
+                    folder = _url_folder(link)
+                    if folder:
+                        found.add(folder)
+            prefixes = tuple(sorted(found))
+            with self._cache_lock:
+                self._prefixes = prefixes
+        return prefixes
 
     def _item_failed(self, shown: str, kind: Kind, exc: BaseException) -> UploadResult:
         """The failed result for one item, or re-raise a whole-run failure."""
@@ -890,6 +908,16 @@ class Uploader:
                 return UploadResult(url, "remote", "cached", self._link(obj), obj.md5, obj.file_id)
             obj, status = self._remote.fetch(url)
         return UploadResult(url, "remote", status, self._link(obj), obj.md5, obj.file_id)
+
+
+def _url_folder(url: str) -> str | None:
+    """``https://host/uid/x.png`` → ``https://host/uid/``: what every link of the account shares
+    (downloadURL looks like ``https://vip.123pan.cn/<uid>/<fileId>.<ext>``)."""
+    scheme, sep, rest = url.partition("://")
+    parts = rest.split("/")
+    if not sep or not scheme or len(parts) < 3:
+        return None
+    return f"{scheme}://{'/'.join(parts[:-1])}/"
 
 
 def _with_hash(filename: str, md5: str, ext: str, now: datetime) -> str:

@@ -256,3 +256,19 @@ def test_download_timeout_fails_clearly(make_settings: Any, web: ImageServer) ->
     assert result.status == "failed"
     assert result.error.startswith("download failed:"), result.error
     assert result.error == "download failed: the host did not answer within 0.3 s"
+
+
+def test_links_already_on_the_image_bed_are_left_alone(
+    control: Control, settings: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "here.png"
+    path.write_bytes(image_bytes("png", "already-hosted"))
+    with Uploader.from_settings(settings) as up:
+        link = up.upload_path(path).url
+    before = len(control.requests())
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url(link)
+        other = up.upload_url(link.rsplit("/", 1)[0] + "/another-file.png")
+    assert (result.kind, result.status, result.url) == ("hosted", "skipped", link)
+    assert other.status == "skipped"
+    assert len(control.requests()) == before
