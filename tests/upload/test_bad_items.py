@@ -33,6 +33,8 @@ def test_each_bad_item_fails_with_its_own_message(
     os.symlink(loop, loop)
     long_name = images / ("x" * 300 + ".png")
     nul = str(images / "nul\x00.png")
+    fifo = images / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading must not wait for a writer
     items: list[Path | str] = [
         images / "missing.png",
         folder,
@@ -42,6 +44,7 @@ def test_each_bad_item_fails_with_its_own_message(
         loop,
         long_name,
         nul,
+        fifo,
         good,
     ]
     with Uploader.from_settings(settings) as up:
@@ -57,6 +60,7 @@ def test_each_bad_item_fails_with_its_own_message(
         "symbolic link loop",
         "name is too long",
         "not a usable path",
+        "is a named pipe",
     ]
     for error, words in zip(errors, expected, strict=True):
         assert words in error, (words, error)
