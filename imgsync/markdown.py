@@ -18,11 +18,15 @@ Why it is built this way (see ``docs/markdown-rules.md``):
   rewritten.
 
 Why the marker is safe: letters and digits start no Markdown or HTML construct, so appending them at
-the *end* of a destination, an attribute value or an embed's file name changes no parse. The one
-place where added characters can change a block's kind is a line that *starts* with the span (a
-destination alone on its line could be ``---``), so such candidates are only proposed when their
-first character cannot start a block. A candidate that is wrongly left out is caught by the
-cross-check, never silently rewritten.
+the *end* of a destination, an attribute value or an embed's file name leaves the parse as it was.
+The exceptions are at the level of lines (``---`` is a thematic break, ``---zq0`` is text; a marker
+inside ``-->`` lets a comment run on), so a candidate is only proposed when the kind of its line is
+the same with and without a marker. A candidate wrongly left out is caught by the cross-check, never
+silently rewritten.
+
+A rewrite can, in contrived notes, change the structure too (a line that was no reference
+definition only because of a space in ``<my pic.png>`` becomes one). So :func:`rewrite` scans its
+result again and refuses unless it holds the same images, pointing at the new URLs.
 
 One parse per note keeps the cost near a bare mistune parse; notes without ``![`` or ``<img`` are
 not parsed at all. The dialect is CommonMark plus GFM tables, footnotes (both supported by Obsidian
@@ -66,10 +70,10 @@ IMAGE_EXTENSIONS = frozenset(
 #: holding an image, not a reference definition). Obsidian embeds are added by our own plugin.
 DIALECT_PLUGINS = ("table", "footnotes")
 
-#: The alt text of an inline image is searched for its closing bracket at most this far. Bounds the
-#: scanner on pathological input (thousands of unclosed ``![``); a longer alt text is not proposed
-#: and then caught by the cross-check (note left alone), never mis-rewritten.
-MAX_ALT_SCAN = 20_000
+#: Raw HTML and autolinks are looked for over at most this many characters when matching brackets.
+#: Bounds the scanner on pathological input (an unclosed quote in a tag, repeated); real tags are
+#: short, and a longer one inside alt text is caught by the cross-check, never mis-rewritten.
+MAX_RAW_HTML = 4096
 
 #: CommonMark link labels are at most 999 characters.
 MAX_LABEL_LENGTH = 999
@@ -87,7 +91,6 @@ _EMBED_RE = re.compile(_EMBED_PATTERN)
 
 _ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _MD_WHITESPACE = " \t\n\r\f"
-_HTML_WS = " \t\n\r\f"
 
 _IMAGE_OPEN_RE = re.compile(r"!\[")
 _HAS_IMG_TAG_RE = re.compile(r"<img", re.IGNORECASE)
@@ -96,17 +99,14 @@ _DEF_RE = re.compile(
     r"[ \t>*+\-0-9.)]*\[(?P<label>(?:[^\\\[\]]|\\.){1," + str(MAX_LABEL_LENGTH) + r"})\]:"
 )
 _BLANK_LINE_RE = re.compile(r"\n[ \t]*\r?\n")
-_ALT_SPECIAL_RE = re.compile(r"[\\<\[\]]|`+")
+_BRACKET_SCAN_RE = re.compile(r"[\\<\[\]]|`+")
+_BACKTICKS_RE = re.compile(r"`+")
 _AUTOLINK_RE = re.compile(r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^<>\x00-\x20]*>")
 _HTML_TAG_RE = re.compile(
     r"</?[A-Za-z][A-Za-z0-9-]*"
     r"(?:[ \t\n\r\f]+[A-Za-z_:][A-Za-z0-9_.:-]*"
     r"(?:[ \t\n\r\f]*=[ \t\n\r\f]*(?:[^ \t\n\r\f\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
     r"[ \t\n\r\f]*/?>"
-)
-# Comments, processing instructions, declarations and CDATA: raw HTML that brackets do not close.
-_HTML_OTHER_RE = re.compile(
-    r"<!-->|<!--->|<!--.*?-->|<\?.*?\?>|<![A-Za-z][^>]*>|<!\[CDATA\[.*?\]\]>", re.DOTALL
 )
 _IMG_START_RE = re.compile(r"<img(?=[ \t\n\r\f/>])", re.IGNORECASE)
 _HTML_SKIP_RE = re.compile(
@@ -151,6 +151,9 @@ _LINE_FEATURES = tuple(
 # sequence that ends an HTML block does ("</textarea>").
 _START_REACH = 16
 _CONTENT_REACH = 12
+# Lines are looked at up to this far around a marker, so that one huge line does not make the
+# scanner quadratic; a line of block markup only (``---``) cannot hold a candidate anyway.
+_LONG_LINE = 4096
 # A line made only of these could be a thematic break, setext underline, fence or table delimiter.
 _SPECIAL_LINE_RE = re.compile(r"[-*_=`~|:.)+#0-9 \t]*")
 _BARE_DEST_RUN_RE = re.compile(r"[^ \t\n\r\f\x00-\x1f\x7f\\()]+")
@@ -267,8 +270,9 @@ def rewrite(text: str, mapping: Mapping[ImageRef, str], *, verify: bool = True) 
     byte-identical. With ``verify`` (the default) the result is scanned again and must hold the
     same images in the same order, only pointing at the new URLs: a changed destination can, in
     contrived notes, change the structure around it (a line can become a reference definition once
-    a space is gone). Raises :class:`RewriteError` for stale or overlapping refs or a failed check;
-    the caller then leaves the note alone.
+    a space is gone). That check costs two scans, once per changed note. Raises
+    :class:`RewriteError` for stale or overlapping refs or a failed check; the caller then leaves
+    the note alone.
     """
     if not mapping:
         return text
@@ -299,7 +303,7 @@ def format_destination(ref: ImageRef, url: str) -> str:
     (double quotes added when an unquoted value needs them), and ``![alt](url)`` for an embed.
     """
     if not url:
-        raise ValueError("cannot rewrite an image to an empty URL")
+        raise RewriteError("cannot rewrite an image to an empty URL")
     encoded = encode_url(url)
     if ref.kind == "html":
         value = encoded.replace("&", "&amp;")
@@ -394,14 +398,11 @@ def _propose(body: str) -> list[_Candidate]:
 
 
 def _propose_inline(body: str) -> Iterator[_Candidate]:
-    blank_lines = [match.start() for match in _BLANK_LINE_RE.finditer(body)]
-    for match in _IMAGE_OPEN_RE.finditer(body):
-        start = match.start()
-        if _is_escaped(body, start):
-            continue
-        alt_start = match.end()
-        close = _find_bracket_close(body, alt_start, blank_lines)
-        if close is None or not body.startswith("(", close + 1):
+    openers = [match.start() for match in _IMAGE_OPEN_RE.finditer(body)]
+    pairs = _bracket_pairs(body, openers)
+    for start in openers:
+        close = pairs.get(start + 1)
+        if close is None or _is_escaped(body, start) or not body.startswith("(", close + 1):
             continue
         dest = _parse_destination(body, close + 2, block=False)
         if dest is None:
@@ -410,7 +411,7 @@ def _propose_inline(body: str) -> Iterator[_Candidate]:
         if not _marker_is_inert(body, span_end):
             continue
         yield _Candidate(
-            "inline", span_start, span_end, span_end, alt=body[alt_start:close], angle=angle
+            "inline", span_start, span_end, span_end, alt=body[start + 2 : close], angle=angle
         )
 
 
@@ -492,58 +493,98 @@ def _is_escaped(text: str, pos: int) -> bool:
     return count % 2 == 1
 
 
-def _find_bracket_close(text: str, pos: int, blank_lines: list[int]) -> int | None:
-    """Index of the ``]`` closing an image's alt text that starts at ``pos``.
+def _bracket_pairs(text: str, openers: list[int]) -> dict[int, int]:
+    """Where each ``[`` of the paragraphs holding ``openers`` is closed: its matching ``]``.
 
-    Skips backslash escapes, code spans, autolinks and raw HTML (they bind tighter than brackets)
-    and balances nested brackets; gives up at a blank line (a paragraph's end).
+    One pass per paragraph. Escapes are skipped. Code spans, autolinks and raw HTML bind tighter
+    than brackets, so while a bracket is open they are skipped too (with no bracket open they cannot
+    hide one). Searches are bounded or cached, so that no input makes this worse than linear in
+    practice. Paragraphs without an image opener are not looked at.
     """
-    depth = 1
-    limit = min(len(text), pos + MAX_ALT_SCAN)
-    next_blank = bisect_right(blank_lines, pos)
-    if next_blank < len(blank_lines):
-        limit = min(limit, blank_lines[next_blank])
+    blanks = [(match.start(), match.end()) for match in _BLANK_LINE_RE.finditer(text)]
+    blank_starts = [start for start, _ in blanks]
+    finder = _CachedFind(text)
+    pairs: dict[int, int] = {}
+    done_until = -1
+    for opener in openers:
+        if opener < done_until:
+            continue  # its paragraph is done
+        index = bisect_right(blank_starts, opener)
+        para_start = blanks[index - 1][1] if index > 0 else 0
+        para_end = blank_starts[index] if index < len(blanks) else len(text)
+        _pair_brackets(text, para_start, para_end, finder, pairs)
+        done_until = para_end
+    return pairs
+
+
+def _pair_brackets(
+    text: str, pos: int, limit: int, finder: _CachedFind, pairs: dict[int, int]
+) -> None:
+    stack: list[int] = []
+    runs: dict[int, list[int]] | None = None
     while True:
-        special = _ALT_SPECIAL_RE.search(text, pos, limit)
-        if special is None:
-            return None
-        pos = special.start()
-        char = text[pos]
+        match = _BRACKET_SCAN_RE.search(text, pos, limit)
+        if match is None:
+            return
+        start = match.start()
+        char = text[start]
+        pos = match.end()
         if char == "\\":
-            pos += 2
-        elif char == "`":
-            run_end = special.end()
-            code_end = _code_span_end(text, run_end, run_end - pos, limit)
-            pos = run_end if code_end is None else code_end
-        elif char == "<":
-            tag = (
-                _AUTOLINK_RE.match(text, pos, limit)
-                or _HTML_TAG_RE.match(text, pos, limit)
-                or _HTML_OTHER_RE.match(text, pos, limit)
-            )
-            pos = pos + 1 if tag is None else tag.end()
+            pos = start + 2
         elif char == "[":
-            depth += 1
-            pos += 1
+            stack.append(start)
+        elif char == "]":
+            if stack:
+                pairs[stack.pop()] = start
+        elif not stack:
+            continue
+        elif char == "`":
+            if runs is None:
+                runs = {}
+                for run in _BACKTICKS_RE.finditer(text, start, limit):
+                    runs.setdefault(run.end() - run.start(), []).append(run.start())
+            starts = runs[pos - start]
+            later = bisect_right(starts, start)
+            if later < len(starts):
+                pos = starts[later] + (pos - start)
         else:
-            depth -= 1
-            if depth == 0:
-                return pos
-            pos += 1
+            pos = _raw_html_end(text, start, limit, finder) or start + 1
 
 
-def _code_span_end(text: str, pos: int, length: int, limit: int) -> int | None:
-    """End of a code span opened by ``length`` backticks, or None if it never closes."""
-    while True:
-        pos = text.find("`", pos, limit)
-        if pos < 0:
-            return None
-        run_end = pos
-        while run_end < limit and text[run_end] == "`":
-            run_end += 1
-        if run_end - pos == length:
-            return run_end
-        pos = run_end
+class _CachedFind:
+    """``str.find`` of a few terminators, remembering the last answer so that many unclosed
+    openers (``<!--`` a thousand times) cost one search, not one each."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.last: dict[str, tuple[int, int]] = {}
+
+    def find(self, term: str, start: int) -> int:
+        searched_from, found = self.last.get(term, (-1, -1))
+        if 0 <= searched_from <= start and (found < 0 or found >= start):
+            return found
+        found = self.text.find(term, start)
+        self.last[term] = (start, found)
+        return found
+
+
+def _raw_html_end(text: str, start: int, limit: int, finder: _CachedFind) -> int | None:
+    """End of the autolink or raw HTML starting at ``start`` (before ``limit``), or None."""
+    if text.startswith("<!--", start):
+        if text.startswith(("<!-->", "<!--->"), start):
+            return start + (5 if text.startswith("<!-->", start) else 6)
+        close, size = finder.find("-->", start + 4), 3
+    elif text.startswith("<?", start):
+        close, size = finder.find("?>", start + 2), 2
+    elif text.startswith("<![CDATA[", start):
+        close, size = finder.find("]]>", start + 9), 3
+    elif text.startswith("<!", start):
+        close, size = finder.find(">", start + 2), 1
+    else:
+        bound = min(limit, start + MAX_RAW_HTML)
+        tag = _AUTOLINK_RE.match(text, start, bound) or _HTML_TAG_RE.match(text, start, bound)
+        return None if tag is None else tag.end()
+    return close + size if close >= 0 and close + size <= limit else None
 
 
 def _parse_destination(text: str, pos: int, *, block: bool) -> tuple[int, int, bool] | None:
@@ -635,10 +676,13 @@ def _marker_is_inert(text: str, pos: int) -> bool:
         for pattern in _LINE_CONTENT_FEATURES:
             if (pattern.search(window) is None) != (pattern.search(probed_window) is None):
                 return False
-    line_start = text.rfind("\n", 0, pos) + 1
-    line_end = text.find("\n", pos)
+    newline = text.rfind("\n", max(0, pos - _LONG_LINE), pos)
+    if newline < 0 and pos > _LONG_LINE:
+        return True  # far into a long line: past any block start, and no line of markup only
+    line_start = newline + 1
+    line_end = text.find("\n", pos, pos + _LONG_LINE)
     if line_end < 0:
-        line_end = len(text)
+        line_end = min(len(text), pos + _LONG_LINE)
     while line_start < pos and text[line_start] in _LINE_PREFIX_CHARS:
         line_start += 1
     line = text[line_start:line_end].rstrip("\r")
@@ -988,7 +1032,7 @@ def _without_surrogates(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# formatting helpers
+# checking a rewrite
 
 
 def _verify_rewrite(old_text: str, new_text: str, mapping: Mapping[ImageRef, str]) -> None:
@@ -1015,6 +1059,10 @@ def _target_after(ref: ImageRef, url: str) -> str:
     """The target :func:`find_images` reports once ``ref`` points at ``url``."""
     encoded = encode_url(url)
     return encoded.replace("'", "%27") if ref.kind == "html" and ref.quote == "'" else encoded
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting helpers
 
 
 def _bare_destination(value: str) -> str:

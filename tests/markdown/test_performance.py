@@ -1,0 +1,93 @@
+"""Guards against slow scanning: one parse per note, and no quadratic blow-up on hostile input.
+
+The real benchmark (finding images within 1.5x a bare mistune parse) lives elsewhere; these bounds
+are loose on purpose so that a busy test machine does not make them flaky, while a regression to a
+parse per candidate, or to a quadratic scan, still fails them by a wide margin.
+"""
+
+from __future__ import annotations
+
+import time
+
+import mistune
+import pytest
+
+import imgsync.markdown as markdown
+from imgsync.markdown import find_images
+
+# A parse per candidate would be 100x here; one parse plus scanning is about 1.3x.
+LOOSE_RATIO = 3.0
+
+
+def best_of(runs: int, func) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def sample_note(paragraphs: int = 300) -> str:
+    parts = []
+    for i in range(paragraphs):
+        kind = i % 10
+        if kind == 0:
+            parts.append(f'Text with ![pic {i}](img/pic{i}.png "title") and *emphasis*.')
+        elif kind == 1:
+            parts.append(f"```python\nprint('![x](y{i}.png)')\n```")
+        elif kind == 2:
+            parts.append(f"- item\n- item ![a](a{i}.jpg)\n  continued [link](https://x.example)")
+        elif kind == 3:
+            parts.append(f'<img src="assets/{i}.png" style="zoom:50%">')
+        elif kind == 4:
+            parts.append(f"![[embed{i}.png|300]] and ![ref][r{i}]\n\n[r{i}]: refs/{i}.png")
+        else:
+            parts.append("Lorem ipsum dolor sit amet, [consectetur](x) adipiscing elit. " * 3)
+    return "\n\n".join(parts) + "\n"
+
+
+def test_one_parse_per_note(monkeypatch) -> None:
+    calls = []
+    real_parse = markdown._parse
+
+    def counting_parse(text: str):
+        calls.append(len(text))
+        return real_parse(text)
+
+    monkeypatch.setattr(markdown, "_parse", counting_parse)
+    result = find_images(sample_note())
+    assert result.consistent and len(result.refs) > 100
+    assert len(calls) == 1
+
+
+def test_notes_without_images_are_not_parsed(monkeypatch) -> None:
+    monkeypatch.setattr(markdown, "_parse", lambda text: pytest.fail("parsed"))
+    result = find_images("# Title\n\nNo pictures, a [link](x.md) and `code`.\n")
+    assert result.refs == [] and result.consistent
+
+
+def test_finding_images_costs_about_one_parse() -> None:
+    note = sample_note()
+    bare = mistune.create_markdown(renderer=None)
+    find_images(note)  # warm up the per-thread parser
+    parse_time = best_of(5, lambda: bare(note))
+    find_time = best_of(5, lambda: find_images(note))
+    assert find_time <= LOOSE_RATIO * parse_time, (find_time, parse_time)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("![" * 50_000, id="unclosed-image-openers"),
+        pytest.param("![" * 5_000 + "a" + "](x.png)" * 5_000, id="deeply-nested"),
+        pytest.param("![a](<" + "<!--" * 30_000 + ">)", id="unclosed-comments"),
+        pytest.param("![a " + '<a b="' * 30_000 + "](x.png)", id="unclosed-quotes"),
+        pytest.param(" ".join(f"![a](i{i}.png)" for i in range(20_000)), id="one-long-line"),
+        pytest.param("![a " + "` `` " * 20_000 + "](x.png)", id="backtick-runs"),
+    ],
+)
+def test_hostile_input_is_scanned_quickly(text: str) -> None:
+    start = time.perf_counter()
+    find_images(text)
+    assert time.perf_counter() - start < 10
