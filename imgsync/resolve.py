@@ -206,7 +206,7 @@ class Resolver:
         except (OSError, RuntimeError) as error:  # vanished, loop, permission
             return Resolved(ref, "local", skip_reason=f"cannot resolve {candidate}: {error}")
         if not self.allow_outside_root and not real.is_relative_to(self.root):
-            log.warning("not uploading %s: outside the root %s", real, self.root)
+            log.info("not uploading %s: outside the root %s", real, self.root)
             return Resolved(
                 ref,
                 "local",

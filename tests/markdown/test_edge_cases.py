@@ -116,6 +116,28 @@ CASES = [
         {"foo(bar).png": H + "2.png"},
         "![d](https://img.example/2.png)",
     ),
+    # images in footnotes, headings, and HTML inside a link ------------------------------------
+    Case(
+        "footnote-image",
+        "text[^1]\n\n[^1]: ![a](fn.png)\n",
+        [("inline", "fn.png")],
+        {"fn.png": H + "fn.png"},
+        "text[^1]\n\n[^1]: ![a](https://img.example/fn.png)\n",
+    ),
+    Case(
+        "heading-image",
+        "# H ![h](h.png)\n",
+        [("inline", "h.png")],
+        {"h.png": H + "h.png"},
+        "# H ![h](https://img.example/h.png)\n",
+    ),
+    Case(
+        "html-in-link",
+        '[<img src="a.png">](u.png)',
+        [("html", "a.png")],
+        {"a.png": H + "a.png", "u.png": H + "never"},
+        '[<img src="https://img.example/a.png">](u.png)',
+    ),
     # not images ---------------------------------------------------------------------------------
     Case("unbalanced-paren", "![a](foo(bar.png)", []),
     Case("space-in-bare-destination", "![a](my pic.png)", []),
