@@ -20,6 +20,7 @@ and size).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,28 @@ MAX_LIST_LIMIT = 100
 LAST_PAGE = "-1"
 # detail/list status above this = rejected by content review; the link will not serve.
 REVIEW_REJECTED_ABOVE = 100
+
+# The service limits requests per client id, whatever the number of connections or threads, so
+# every Api of one process that talks to one account with real time shares one limiter
+# (an Api built with an injected clock or sleep gets a limiter of its own).
+_SHARED_LIMITERS: dict[tuple[Any, ...], RateLimiter] = {}
+_SHARED_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(settings: Settings) -> RateLimiter:
+    """The process-wide rate limiter for the account and limits of ``settings``."""
+    from imgsync.config import DEFAULT_QPS
+
+    account = settings.account
+    qps = {**DEFAULT_QPS, **settings.network.qps}
+    key = (store_key(account.base_url, account.client_id), tuple(sorted(qps.items())))
+    with _SHARED_LIMITERS_LOCK:
+        limiter = _SHARED_LIMITERS.get(key)
+        if limiter is None:
+            limiter = _SHARED_LIMITERS[key] = RateLimiter(qps)
+        return limiter
+
+
 FOLDER_TYPE = 1
 
 
@@ -322,12 +345,16 @@ class Api:
         from imgsync.config import DEFAULT_QPS
 
         account, network = settings.account, settings.network
+        if clock is time.monotonic and sleep is time.sleep:
+            limiter = shared_limiter(settings)
+        else:
+            limiter = RateLimiter({**DEFAULT_QPS, **network.qps}, clock=clock, sleep=sleep)
         transport = Transport(
             account.base_url,
             session=session,
             timeout=(network.connect_timeout, network.read_timeout),
             policy=RetryPolicy(network.max_attempts, network.backoff_initial, network.backoff_max),
-            limiter=RateLimiter({**DEFAULT_QPS, **network.qps}, clock=clock, sleep=sleep),
+            limiter=limiter,
             sleep=sleep,
             rng=rng,
         )

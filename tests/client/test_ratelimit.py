@@ -37,3 +37,21 @@ def test_without_the_limiter_the_service_answers_429_and_the_loop_copes(control,
             api.detail(file_id)  # qps 0 on the client: bursts, 429s, backoff, success
     codes = [r["code"] for r in control.requests("/file/detail")]
     assert codes.count(0) == CALLS * 2 and 429 in codes
+
+
+def test_every_api_of_one_process_shares_one_limiter(control, tmp_path, api) -> None:
+    """The service counts per client id: two Api objects (say a watcher's and a server's) must
+    not each take the whole allowance."""
+    file_id = api.mkdir("z", "")[0].dir_id
+    control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
+    settings = make_settings(
+        control.base_url, tmp_path / "shared", qps={**UNLIMITED, "detail": DETAIL_QPS}
+    )
+    with Api.from_settings(settings) as first, Api.from_settings(settings) as second:
+        for _ in range(CALLS // 2):
+            first.detail(file_id)
+            second.detail(file_id)
+    calls = control.requests("/file/detail")
+    assert [r["code"] for r in calls] == [0] * CALLS
+    times = [r["time"] for r in calls]
+    assert times[-1] - times[0] >= (CALLS - 1) / DETAIL_QPS - 0.05
