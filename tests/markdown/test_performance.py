@@ -1,31 +1,16 @@
-"""Guards against slow scanning: one parse per note, and no quadratic blow-up on hostile input.
+"""Guards against slow scanning: one parse per note, none for a note without images, and
+hostile inputs that finish.
 
-The real benchmark (finding images within 1.5x a bare mistune parse) lives elsewhere; these bounds
-are loose on purpose so that a busy test machine does not make them flaky, while a regression to a
-parse per candidate, or to a quadratic scan, still fails them by a wide margin.
+The timing itself (finding images within 1.5x a bare mistune parse) is measured by
+benchmarks/find_images.py, never asserted here: machines running the tests are shared and noisy.
 """
 
 from __future__ import annotations
 
-import time
-
-import mistune
 import pytest
 
 import imgsync.markdown as markdown
 from imgsync.markdown import find_images
-
-# A parse per candidate would be 100x here; one parse plus scanning is about 1.3x.
-LOOSE_RATIO = 3.0
-
-
-def best_of(runs: int, func) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def sample_note(paragraphs: int = 300) -> str:
@@ -67,15 +52,6 @@ def test_notes_without_images_are_not_parsed(monkeypatch) -> None:
     assert result.refs == [] and result.consistent
 
 
-def test_finding_images_costs_about_one_parse() -> None:
-    note = sample_note()
-    bare = mistune.create_markdown(renderer=None)
-    find_images(note)  # warm up the per-thread parser
-    parse_time = best_of(5, lambda: bare(note))
-    find_time = best_of(5, lambda: find_images(note))
-    assert find_time <= LOOSE_RATIO * parse_time, (find_time, parse_time)
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -87,7 +63,8 @@ def test_finding_images_costs_about_one_parse() -> None:
         pytest.param("![a " + "` `` " * 20_000 + "](x.png)", id="backtick-runs"),
     ],
 )
-def test_hostile_input_is_scanned_quickly(text: str) -> None:
-    start = time.perf_counter()
-    find_images(text)
-    assert time.perf_counter() - start < 10
+def test_hostile_input_is_scanned(text: str) -> None:
+    # No time bound here (timings belong in benchmarks/): a quadratic scan of these inputs takes
+    # minutes and shows up as a suite that does not finish, which CI's time limit catches.
+    result = find_images(text)
+    assert all(text[r.span[0] : r.span[1]] == r.raw for r in result.refs)
