@@ -296,8 +296,10 @@ class TaskRunner:
             with self.condition:
                 if self.generation != generation:
                     return
-                reason = self._copy_one(task, file_id)
+                reason, listed = self._copy_one(task, file_id)
                 if reason is not None:
+                    logger.info("copy task %s: %s: %s", task.task_id, file_id, reason)
+                if reason is not None and listed:
                     drive_file = self._state.drive.get(file_id)
                     failures.append(
                         {
@@ -306,7 +308,6 @@ class TaskRunner:
                             "filename": drive_file.filename if drive_file else "",
                         }
                     )
-                    logger.info("copy task %s: %s: %s", task.task_id, file_id, reason)
         with self.condition:
             if self.generation != generation:
                 return
@@ -318,30 +319,34 @@ class TaskRunner:
             self._state.mark_dirty()
             self._state.commit()
 
-    def _copy_one(self, task: CopyTask, file_id: str) -> str | None:
-        """Copy one drive file (state lock held); the reason it failed, or None."""
+    def _copy_one(self, task: CopyTask, file_id: str) -> tuple[str | None, bool]:
+        """Copy one drive file (state lock held): (why it was not copied, or None; listed?).
+
+        The reference says the fail list records the failures of images "符合对应格式、大小"
+        (of an accepted format and size): a file of another format, or over 100 MB, is passed
+        over without a fail-list entry. GUESS: an unknown id is listed (nothing says otherwise),
+        and so is a file named like an image whose bytes are not one.
+        """
         state = self._state
         drive_file = state.drive.get(file_id)
-        # GUESS: unknown ids and non-images land in the fail list. The reference says the list
-        # records images "符合对应格式、大小" that failed; the brief wants every failure visible.
         if drive_file is None:
-            return "no such cloud-drive file"
+            return "no such cloud-drive file", True
         if not has_image_extension(drive_file.filename):
-            return "not an image by its name"
+            return "not an image by its name (not listed)", False
         if drive_file.size > MAX_FILE_SIZE:
-            return "larger than 100 MB"
+            return "larger than 100 MB (not listed)", False
         with state.blobs.open_blob(drive_file.etag) as source:
             data = source.read()
         if sniff_image(data[:SNIFF_BYTES]) is None:
-            return "not an image by its content"
+            return "not an image by its content", True
         folder = state.folder(task.to_parent_id)
         if folder is None:
-            return "target folder no longer exists"
+            return "target folder no longer exists", True
         try:
             self._place(folder, drive_file.filename, data)
         except TaskFailure as failure:
-            return str(failure)
-        return None
+            return str(failure), True
+        return None, False
 
 
 def _name_from_url(url: str, kind: str, task_id: int) -> str:

@@ -239,7 +239,7 @@ def test_copy_failures_come_back_typed(api, control) -> None:
             },
             {
                 "fileID": "101",
-                "filename": "notes.txt",
+                "filename": "fake.png",
                 "content_b64": base64.b64encode(b"plain text, not an image").decode(),
             },
         ]
@@ -254,7 +254,7 @@ def test_copy_failures_come_back_typed(api, control) -> None:
         progress = api.copy_process(task.task_id)
     failures = api.copy_fail(task.task_id)
     assert failures.total == 1
-    assert failures.items == [CopyFailure("101", "notes.txt")]  # numeric on the wire, str here
+    assert failures.items == [CopyFailure("101", "fake.png")]  # numeric on the wire, str here
     assert [f.filename for f in api.iter_files(folder)] == ["ok.png"]
 
 
