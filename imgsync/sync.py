@@ -22,7 +22,6 @@ since a new file, a flag or a change elsewhere can change its outcome.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -143,12 +142,17 @@ class SyncReport:
     def exit_code(self) -> int:
         """0 when all was done; 4 when everything that failed failed because the service could not
         be reached; else 1 when anything failed (docs/contract.md)."""
-        codes = [n_code for n in self.notes for n_code in _failure_codes(n)]
-        if not codes:
-            return EXIT_OK
-        if all(code == EXIT_UNREACHABLE for code in codes):
-            return EXIT_UNREACHABLE
-        return EXIT_PARTIAL
+        unreachable = False
+        for note in self.notes:
+            if note.error is not None:
+                return EXIT_PARTIAL
+            for image in note.images:
+                if image.status != FAILED:
+                    continue
+                if image.exit_code != EXIT_UNREACHABLE:
+                    return EXIT_PARTIAL
+                unreachable = True
+        return EXIT_UNREACHABLE if unreachable else EXIT_OK
 
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         return {
@@ -156,12 +160,6 @@ class SyncReport:
             "totals": self.totals(),
             "dry_run": self.dry_run,
         }
-
-
-def _failure_codes(note: NoteOutcome) -> list[int]:
-    codes = [EXIT_PARTIAL] if note.error is not None else []
-    codes += [i.exit_code or EXIT_PARTIAL for i in note.images if i.status == FAILED]
-    return codes
 
 
 def _display(path: Path, base: Path | None) -> str:
@@ -176,37 +174,50 @@ def _display(path: Path, base: Path | None) -> str:
 def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]:
     """Yield (note, given, problem) for every note below ``paths``, in a stable order.
 
-    ``given`` is the argument the note was found under. A path that does not exist, or is neither
-    a note nor a folder, is yielded with a problem so it is reported like any other failed note
-    instead of aborting the run. A note reached twice (a file and its folder both given) once.
+    Notes are yielded as absolute paths; ``given`` is the argument the note was found under. A
+    path that does not exist, or is neither a note nor a folder, is yielded with a problem so it
+    is reported like any other failed note instead of aborting the run. A note reached twice (a
+    file and its folder both given) is yielded once.
+    """
+    for _key, note, given, problem in _walk_notes(paths):
+        yield note, given, problem
+
+
+def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, Path, str | None]]:
+    """:func:`iter_notes`, each note also as its absolute path string.
+
+    This runs once per note even when nothing changed (the no-op re-sync of a whole vault), so it
+    works on strings and builds each Path from its folder's: no per-note parsing of paths.
     """
     seen: set[str] = set()
-
-    def first(path: Path) -> bool:
-        key = os.path.abspath(path)
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
     for given in paths:
         given = Path(given)
+        top = os.path.abspath(given)
         if given.is_dir():
-            for dirpath, dirnames, filenames in os.walk(given):
+            for dirpath, dirnames, filenames in os.walk(top):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+                folder: Path | None = None
                 for name in sorted(filenames):
-                    if name.lower().endswith(NOTE_SUFFIXES) and not name.startswith("."):
-                        note = Path(dirpath, name)
-                        if first(note):
-                            yield note, given, None
-        elif not first(given):
+                    if not name.lower().endswith(NOTE_SUFFIXES) or name.startswith("."):
+                        continue
+                    key = os.path.join(dirpath, name)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    if folder is None:
+                        folder = Path(dirpath)
+                    yield key, folder / name, given, None
+        elif top in seen:
             continue
-        elif given.is_file() or given.is_symlink() or given.suffix.lower() in NOTE_SUFFIXES:
-            exists = given.exists() or given.is_symlink()
-            yield given, given, None if exists else "no such file"
         else:
-            problem = "no such file or folder" if not given.exists() else "not a note or folder"
-            yield given, given, problem
+            seen.add(top)
+            note = Path(top)
+            if note.is_file() or note.is_symlink() or note.suffix.lower() in NOTE_SUFFIXES:
+                exists = note.exists() or note.is_symlink()
+                yield top, note, given, None if exists else "no such file"
+            else:
+                problem = "no such file or folder" if not note.exists() else "not a note or folder"
+                yield top, note, given, problem
 
 
 @dataclass
@@ -343,10 +354,10 @@ class Syncer:
         cache = self._open_cache()
         outcomes: list[NoteOutcome] = []
         pending: list[_Pending] = []
-        for note, given, problem in iter_notes(paths):
+        for key, note, given, problem in _walk_notes(paths):
             outcome = NoteOutcome(path=note, error=problem)
             outcomes.append(outcome)
-            if problem is None and cache is not None and self._unchanged(cache, note):
+            if problem is None and cache is not None and self._unchanged(cache, note, key):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
                 scanned = self._scan(outcome, given)
@@ -362,13 +373,14 @@ class Syncer:
                 on_note(item.outcome)
         return SyncReport(notes=outcomes, dry_run=self.dry_run)
 
-    def _unchanged(self, cache: Cache, note: Path) -> bool:
-        """Whether the note is as its last clean sync left it, judged without parsing it."""
-        stamp = cache.get_note(note.absolute())
+    def _unchanged(self, cache: Cache, note: Path, key: str) -> bool:
+        """Whether the note (``key``: its absolute path) is as its last clean sync left it, judged
+        without parsing it."""
+        stamp = cache.get_note(note)
         if stamp is None:
             return False
         try:
-            st = note.stat()
+            st = os.stat(key)
         except OSError:
             return False
         if stamp.matches_stat(st):
@@ -467,7 +479,7 @@ class Syncer:
         if final is not None and final[1] and not outcome.failed:
             self._stamp(cache, outcome.path, final[0])
         else:
-            cache.forget_note(outcome.path.absolute())
+            cache.forget_note(outcome.path)
 
     def _image_outcome(
         self, res: Resolved, results: dict[str, UploadResult], consistent: bool, root: Path
@@ -556,13 +568,13 @@ class Syncer:
         """Record the note as clean, if it still holds exactly the bytes this run left in it (an
         edit made since then is the next run's to look at)."""
         try:
-            st = note.stat()
+            st = os.stat(note)
         except OSError:
-            cache.forget_note(note.absolute())
+            cache.forget_note(note)
             return
         raw = _read_if_stable(note, st) if stat.S_ISREG(st.st_mode) else None
         if raw != expected:
-            cache.forget_note(note.absolute())
+            cache.forget_note(note)
             return
         self._put_stamp(cache, note, st, _digest(raw))
 
@@ -570,7 +582,7 @@ class Syncer:
     def _put_stamp(cache: Cache, note: Path, st: os.stat_result, digest: str) -> None:
         from imgsync.cache import NoteStamp
 
-        cache.put_note(note.absolute(), NoteStamp.from_stat(st, digest))
+        cache.put_note(note, NoteStamp.from_stat(st, digest))
 
 
 def _note_error(exc: ImgsyncError) -> str:
@@ -597,7 +609,15 @@ def _read_if_stable(note: Path, st: os.stat_result) -> bytes | None:
 
 
 def _digest(raw: bytes) -> str:
+    import hashlib  # not at the top: a no-op re-sync never hashes
+
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _is_done(res: Resolved, urls: dict[str, str]) -> bool:
@@ -617,7 +637,7 @@ def _item_key(res: Resolved) -> str | None:
     if res.kind == "remote" and res.url:
         return "url:" + res.url
     if res.kind == "data" and res.url:
-        return "data:" + hashlib.md5(res.url.encode("utf-8", "surrogateescape")).hexdigest()
+        return "data:" + _md5(res.url)
     return None
 
 
@@ -647,7 +667,7 @@ def _materialize_data_uri(url: str, scratch: Path) -> Path:
             data = unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         data = b""
-    path = scratch / (hashlib.md5(url.encode("utf-8", "surrogateescape")).hexdigest() + ".img")
+    path = scratch / (_md5(url) + ".img")
     path.write_bytes(data)
     return path
 
