@@ -185,6 +185,8 @@ def _print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bo
     echo = functools.partial(click.echo, err=err)
 
     for note in report.notes:
+        if note.unchanged_since_last_sync:
+            continue  # nothing to say (and a re-sync of a big vault is mostly these)
         shown = _shown(note.path, base)
         if note.error:
             echo(f"{shown}: {note.error}")
