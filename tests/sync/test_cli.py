@@ -87,6 +87,9 @@ def test_sync_json_in_a_subprocess(
         "failed": 1,
     }
     assert "missing.png" in done.stderr  # the human report goes to stderr
+    assert done.stderr.splitlines()[-1] == (
+        "2 notes, 2 changed; images: 2 uploaded, 0 reused, 0 cached, 0 skipped, 1 failed"
+    )
     url = a["images"][0]["url"]
     assert (vault / "a.md").read_bytes() == f"![a]({url})\n".encode()
 
@@ -114,6 +117,27 @@ def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
     assert dry.returncode == 0, dry.stderr
     assert "would rewrite a.png" in dry.stderr
     assert dry.stdout == ""
+    assert note.read_bytes() == original
+
+
+def test_refused_credentials_exit_3_and_write_nothing(
+    control: Control, env: dict[str, str], tmp_path: Path, vault: Path
+) -> None:
+    from .helpers import CLIENT_SECRET, write_config
+
+    config = write_config(tmp_path / "bad.toml", control.base_url)
+    wrong = CLIENT_SECRET + "-wrong"
+    config.write_text(config.read_text().replace(CLIENT_SECRET, wrong))
+    write_png(vault / "a.png")
+    note = vault / "a.md"
+    original = write_note(note, "![a](a.png)\n")
+
+    done = run(["--config", str(config), "sync", "--json", "vault"], env, tmp_path)
+
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("imgsync: ")
+    assert wrong not in done.stderr
     assert note.read_bytes() == original
 
 

@@ -10,7 +10,15 @@ from typing import Any
 from imgsync.config import load_settings
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
-from .helpers import Control, md5, snapshot, write_config, write_note, write_png
+from .helpers import (
+    CREATE_PATH,
+    Control,
+    md5,
+    snapshot,
+    write_config,
+    write_note,
+    write_png,
+)
 
 STATUSES = {"uploaded", "reused", "cached", "migrated", "skipped", "failed"}
 
@@ -219,3 +227,25 @@ def test_without_root_the_root_is_the_vault_or_the_folder_given(
     (plain / ".obsidian").mkdir()
     report = sync(lone, root=None)
     assert report.notes[0].images[0].status == "cached"
+
+
+def test_images_go_up_in_parallel(
+    make_settings: Callable[..., Any], control: Control, vault: Path
+) -> None:
+    from imgsync.sync import Syncer
+
+    held_s = 2.0
+    for n in range(4):
+        write_png(vault / f"p{n}.png")
+    write_note(vault / "a.md", "".join(f"![p](p{n}.png)\n" for n in range(4)))
+    # Every create is answered only after a pause: a client that sent them one at a time would
+    # send each after the previous answer, at least held_s apart.
+    control.faults([{"match": CREATE_PATH, "nth": 1, "times": 4, "action": f"delay:{held_s}"}])
+
+    report = Syncer(make_settings(upload={"concurrency": 4}), root=vault).run([vault])
+
+    assert report.exit_code == EXIT_OK
+    arrivals = sorted(r["time"] for r in control.requests(CREATE_PATH))
+    assert len(arrivals) == 4
+    # All four were sent before the first of them was answered.
+    assert arrivals[-1] - arrivals[0] < held_s
