@@ -1,26 +1,18 @@
-"""The transfer engine: each image goes up exactly once, and only links that serve are handed out.
+"""The upload engine's front: each image goes up once, and only links that serve are handed out.
 
-One local image goes through these steps (docs/api-facts.md, "Upload"):
+One item (a local path, a ``file://`` URI or an http(s) URL, as an editor hands it over) becomes
+one :class:`UploadResult`. This module decides what to do with it; the work below it is split by
+subject:
 
 1. **cache** - ``stat`` the file; if the cache knows its md5 for this exact stat stamp, and the
    remote object for that md5, the answer costs no request and no read. This happens before the
    API layer (and ``requests``) is even imported: it is the path of every paste in an editor.
-2. **check and hash** - a small image is read once, into memory: its kind is sniffed from those
-   bytes, which are then hashed and uploaded. Anything else goes through
-   :func:`imgsync.imagefile.check_image` (a readable, non-empty regular file of at most 100 MB whose
-   leading bytes are an image), is hashed by streaming and streamed again slice by slice.
-3. **create** in the configured folder (created on demand, IDs cached) under the configured name.
-   ``reuse`` means the service already holds the bytes: done. A same-name refusal means an earlier
-   run (perhaps killed) already put the file there: it is found by listing, so no duplicate
-   appears; other content under that name gets the md5 added to the name.
-4. **slices** - each slice gets a fresh upload URL just before its PUT; a failed PUT is retried
-   with a new URL; slices of one file go up in parallel.
-5. **complete** - ``upload_complete``; while the service is still verifying (``async``, code
-   20103), ``upload_async_result`` at least 1 s apart until a deadline. The preuploadID is kept
-   from step 3: the completion answers do not echo it.
-6. **detail** - the link (``downloadURL``, or ``userSelfURL`` falling back to it) and the review
-   status: above 100 the content review rejected the image and its link will not serve, so the
-   item fails and nothing is cached as good.
+2. **check, hash, create, slices, complete, detail** - :mod:`imgsync.transfer` reads and hashes
+   the file (a small one exactly once) and puts the content on the image bed once: instant reuse
+   when the service already holds it, else slices, completion and its polling, then the link and
+   the content-review status. A rejected image fails its item and is never cached as good.
+3. **folders and names** - :mod:`imgsync.folders` finds or creates the configured folder and
+   resolves same-name refusals without leaving duplicates.
 
 Remote URLs are migrated by the service's offline download, or downloaded and uploaded here when
 the service cannot fetch them (:mod:`imgsync.remote`).
@@ -38,53 +30,37 @@ import os
 import stat as stat_module
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from imgsync.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_UNREACHABLE,
-    ApiError,
-    AuthError,
-    ConfigError,
     ImgsyncError,
-    ItemError,
     NetworkError,
-    StillVerifying,
-    UsageError,
 )
+from imgsync.folders import ImageBedFolders
+from imgsync.keyedlocks import KeyedLocks
+
+# Content and POLL_INTERVAL_S are re-exported: imgsync.remote takes them from the engine's front.
+from imgsync.transfer import FATAL_ERRORS, Transfer, load_local
+from imgsync.transfer import POLL_INTERVAL_S as POLL_INTERVAL_S
+from imgsync.transfer import Content as Content
 
 if TYPE_CHECKING:
-    from imgsync.api import Api, CreateResult, RemoteFile
+    from imgsync.api import Api, RemoteFile
     from imgsync.cache import Cache, RemoteObject
     from imgsync.config import Settings
-    from imgsync.imagefile import ImageFile
 
 log = logging.getLogger(__name__)
 
 # The service's size limit (api-facts.md, "Formats and size"), as in imagefile. Checked from
 # ``stat`` on the cache-hit path too (without importing imagefile): a file that grew is re-checked.
 MAX_IMAGE_BYTES = 100 * 1024 * 1024
-
-# "请至少1秒后再次调用此接口": the reference's minimum spacing of async-result polls, used for
-# offline-task progress too. Measured from the previous answer, so polls are >= 1 s apart however
-# long a request takes.
-POLL_INTERVAL_S = 1.0
-
-# Attempts per slice, each with a fresh upload URL (the transport already retried each PUT on its
-# own URL). An expired URL or a PUT that kept failing gets a new URL; four URLs is plenty.
-SLICE_ATTEMPTS = 4
-
-# Bytes per read when hashing a file too large to hold: a few hundred reads for 100 MB, flat memory.
-HASH_CHUNK = 1024 * 1024
-
-# The service's generic business error: it is how "same name exists" and "folder exists" arrive.
-CODE_GENERIC = 1
 
 Kind = Literal["local", "remote", "hosted"]
 Status = Literal["uploaded", "reused", "cached", "migrated", "skipped", "failed"]
@@ -127,10 +103,6 @@ class UploadResult:
             "kind": self.kind,
             "status": self.status,
         }
-
-
-class ReviewRejected(ItemError):
-    """The service's content review rejected the image: its link will not serve."""
 
 
 def cache_namespace(settings: Settings) -> str:
@@ -191,144 +163,7 @@ def _item_key(item: Path | str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Local content
-
-
-@dataclass(frozen=True)
-class Content:
-    """Bytes to upload: held in memory, or a file streamed slice by slice.
-
-    ``stat`` is the stamp taken before hashing; a streamed file whose stamp changed before
-    completion is refused rather than uploaded under the wrong md5.
-    """
-
-    md5: str
-    size: int
-    data: bytes | None = None
-    path: Path | None = None
-    stat: os.stat_result | None = None
-
-    def slice_body(self, offset: int, length: int) -> bytes | memoryview | Callable[[], IO[bytes]]:
-        """The body of one slice: bytes for held content, else a factory of fresh readers (a
-        retried PUT must start from the slice's first byte again)."""
-        if self.data is not None:
-            if offset == 0 and length == len(self.data):
-                return self.data
-            return memoryview(self.data)[offset : offset + length]
-        path = self.path
-        assert path is not None
-
-        def open_at() -> IO[bytes]:
-            handle = open(path, "rb")  # noqa: SIM115 - the transport reads it to the end
-            handle.seek(offset)
-            return handle
-
-        return open_at
-
-    def check_unchanged(self) -> None:
-        """Refuse a streamed file that changed since it was hashed."""
-        if self.path is None or self.stat is None:
-            return
-        try:
-            now = os.stat(self.path)
-        except OSError as exc:
-            raise ItemError(f"file vanished while uploading: {exc.strerror or exc}") from None
-        if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
-            raise ItemError("file changed while uploading; run again to upload the new content")
-
-
-def read_content(path: Path, size: int, st: os.stat_result, memory_threshold: int) -> Content:
-    """Hash a checked file: into memory when it fits (one read), else streaming."""
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            if size <= memory_threshold:
-                data = handle.readall()
-                if len(data) != size:
-                    raise ItemError("file changed while it was being read; run again")
-                return Content(hashlib.md5(data).hexdigest(), size, data=data, stat=st)
-            digest = hashlib.md5()
-            total = 0
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                total += len(chunk)
-    except OSError as exc:
-        raise ItemError(f"cannot read: {exc.strerror or exc}") from None
-    if total != size:
-        raise ItemError("file changed while it was being read; run again")
-    return Content(digest.hexdigest(), size, path=path, stat=st)
-
-
-# Open flags of imagefile.check_image: a FIFO swapped in after the stat must not block the open.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-
-
-def load_local(path: Path, memory_threshold: int) -> tuple[ImageFile, Content]:
-    """Check and hash a local image, reading a small one exactly once.
-
-    A small image (up to ``memory_threshold``) is read whole in one go; its kind is sniffed from
-    those bytes, which are then hashed and uploaded: no byte is read twice. Anything unusual (a
-    missing file, a folder, a loop, no permission, a large or non-image file) goes through
-    :func:`imagefile.check_image`, which raises the error that names the problem.
-    """
-    from imgsync import imagefile
-
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError):
-        fd = None
-    data: bytes | None = None
-    st: os.stat_result | None = None
-    if fd is not None:
-        try:
-            st = os.fstat(fd)
-            if stat_module.S_ISREG(st.st_mode) and 0 < st.st_size <= min(
-                memory_threshold, imagefile.MAX_IMAGE_BYTES
-            ):
-                with open(fd, "rb", buffering=0, closefd=False) as handle:
-                    data = handle.readall()
-        except OSError:
-            data = None
-        finally:
-            os.close(fd)
-    if data is None or st is None:
-        image = imagefile.check_image(path)  # raises the precise error, if there is one
-        return image, read_content(path, image.size, image.stat, memory_threshold)
-    kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
-    if kind is None:
-        imagefile.check_image(path)  # raises "not an image", with what it looks like
-        raise ItemError("file changed while it was being read; run again")
-    if len(data) != st.st_size:
-        raise ItemError("file changed while it was being read; run again")
-    image_type = imagefile.IMAGE_TYPES[kind]
-    image = imagefile.ImageFile(path, st.st_size, kind, image_type.ext, image_type.mime, st)
-    return image, Content(hashlib.md5(data).hexdigest(), st.st_size, data=data, stat=st)
-
-
-# --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-class _KeyedLocks:
-    """One lock per key, so two threads never upload the same content or create the same folder at
-    once (the second then finds the first one's result), while different keys run in parallel."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
 
 
 def _failure(item: str, kind: Kind, exc: BaseException) -> UploadResult:
@@ -345,14 +180,12 @@ def _failure(item: str, kind: Kind, exc: BaseException) -> UploadResult:
     )
 
 
-# Whole-run failures: every other item would fail the same way, so the run stops.
-_FATAL = (AuthError, ConfigError, UsageError)
-
-
 def _is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` is a whole-run failure: every other item would fail the same way, so the
+    run stops (authentication, configuration, usage, an unusable cache)."""
     from imgsync.cache import CacheError
 
-    return isinstance(exc, _FATAL + (CacheError,))
+    return isinstance(exc, FATAL_ERRORS + (CacheError,))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,7 +197,9 @@ class Uploader:
 
     Side effects are injected: ``api`` (created on first need from the settings, so a run answered
     from the cache never imports the HTTP stack), ``cache``, ``now`` (the date in folder and file
-    names), ``sleep`` and ``clock`` (poll spacing and deadlines).
+    names), ``sleep`` and ``clock`` (poll spacing and deadlines). The uploader hands them on to the
+    parts it is built from: its image-bed folders (:mod:`imgsync.folders`) and its transfer
+    (:mod:`imgsync.transfer`), which reach the API and the cache through it, so they stay lazy.
     """
 
     def __init__(
@@ -387,11 +222,19 @@ class Uploader:
         self.clock = clock
         self._api_lock = threading.Lock()
         self._cache_lock = threading.Lock()
-        self._content_locks = _KeyedLocks()
-        self._folder_locks = _KeyedLocks()
-        # Folder IDs confirmed during this run (the persistent cache may hold stale ones).
-        self._folders: dict[str, str] = {}
-        self._confirmed: set[str] = set()
+        self._url_locks = KeyedLocks()
+        self._folders = ImageBedFolders(
+            api=lambda: self.api, cache=lambda: self.cache, now=self._now
+        )
+        self._transfer = Transfer(
+            settings,
+            api=lambda: self.api,
+            cache=lambda: self.cache,
+            folders=self._folders,
+            now=self._now,
+            sleep=sleep,
+            clock=clock,
+        )
         self._remote: Any = None
         # Set when an item failed because the service could not be reached even after the
         # transport's retries: the items after it fail at once instead of each waiting as long.
@@ -607,22 +450,14 @@ class Uploader:
             return obj.user_self_url
         return obj.download_url
 
-    # -- storing content --------------------------------------------------------------------------
+    # -- storing content and folders (for imgsync.remote) -----------------------------------------
 
     def store(
         self, content: Content, *, name: str, ext: str, folder: str | None = None
     ) -> tuple[RemoteObject, Status]:
         """Put ``content`` on the image bed (once) and remember it; return the object and whether
         it was ``uploaded``, ``reused`` or (found meanwhile by another thread) ``cached``."""
-        with self._content_locks.hold(f"{content.md5}:{content.size}"):
-            obj = self.cache.get_object(content.md5, content.size)
-            if obj is not None and not obj.rejected:
-                return obj, "cached"
-            folder_template = self.settings.upload.folder if folder is None else folder
-            file_id, status = self._put(content, name, ext, folder_template)
-            remote = self.api.detail(file_id)
-            obj = self.remember(remote, md5=content.md5, size=content.size)
-            return obj, status
+        return self._transfer.store(content, name=name, ext=ext, folder=folder)
 
     def remember(
         self,
@@ -633,263 +468,15 @@ class Uploader:
         source_url: str | None = None,
     ) -> RemoteObject:
         """Check a remote file's review status and link, then cache it as good."""
-        from imgsync.cache import RemoteObject
-
-        if remote.rejected:
-            raise ReviewRejected(
-                f"rejected by content review (status {remote.status}): the image bed will not "
-                f"serve it ({remote.filename}, fileID {remote.file_id})"
-            )
-        if not remote.download_url:
-            raise ItemError(f"the service gave no link for {remote.filename} ({remote.file_id})")
-        obj = RemoteObject(
-            md5=md5 or remote.etag,
-            size=remote.size if size is None else size,
-            file_id=remote.file_id,
-            download_url=remote.download_url,
-            user_self_url=remote.user_self_url or "",
-            status=remote.status,
-            filename=remote.filename,
-        )
-        if source_url is not None:
-            self.cache.put_url(source_url, obj)
-        else:
-            self.cache.put_object(obj)
-        return obj
-
-    def _put(
-        self, content: Content, name: str, ext: str, folder_template: str
-    ) -> tuple[str, Status]:
-        """create → (reuse | slices → complete); return the file ID and the status word."""
-        from imgsync.naming import render_filename
-
-        now = self._now()
-        wanted = render_filename(
-            self.settings.upload.filename, md5=content.md5, name=name, ext=ext, now=now
-        )
-        candidates = [wanted]
-        unique = _with_hash(wanted, content.md5, ext, now)
-        if unique != wanted:
-            candidates.append(unique)
-        folder_id = self.ensure_folder(folder_template)
-        revalidated = False
-        index = 0
-        while index < len(candidates):
-            filename = candidates[index]
-            try:
-                created = self.api.create(folder_id, filename, content.md5, content.size)
-            except ApiError as exc:
-                if exc.retryable or exc.code != CODE_GENERIC:
-                    raise
-                existing = self._find_file_or_none(folder_id, filename)
-                if existing is None:
-                    # Perhaps the cached folder was deleted on the image bed: look it up afresh.
-                    if revalidated or not self._forget_unconfirmed(folder_template):
-                        raise
-                    revalidated = True
-                    folder_id = self.ensure_folder(folder_template)
-                    continue
-                if existing.etag.lower() == content.md5 and existing.size == content.size:
-                    # An earlier run (perhaps killed before it could cache) put it there.
-                    log.info("%s already on the image bed as %s", filename, existing.file_id)
-                    return existing.file_id, "reused"
-                log.info("%s is taken by other content; adding the hash", filename)
-                index += 1
-                continue
-            self._confirm(folder_template)
-            if created.reuse:
-                return created.file_id, "reused"
-            return self._transfer(content, created, folder_id, filename), "uploaded"
-        raise ItemError(f"the name {candidates[-1]} is taken by other content in that folder")
-
-    def _find_file_or_none(self, folder_id: str, filename: str) -> RemoteFile | None:
-        try:
-            return self.find_file(folder_id, filename)
-        except ApiError as exc:
-            if exc.retryable or isinstance(exc, _FATAL):
-                raise
-            return None  # e.g. the folder does not exist (any more)
-
-    def _transfer(
-        self, content: Content, created: CreateResult, folder_id: str, filename: str
-    ) -> str:
-        """Send the slices and wait for completion; return the new file ID."""
-        preupload_id = created.preupload_id
-        slice_size = created.slice_size if created.slice_size > 0 else content.size
-        count = max(1, -(-content.size // slice_size))
-        self._send_slices(content, preupload_id, slice_size, count)
-        content.check_unchanged()
-        return self._complete(preupload_id, content, folder_id, filename)
-
-    def _send_slices(
-        self, content: Content, preupload_id: str, slice_size: int, count: int
-    ) -> None:
-        failed = threading.Event()
-
-        def send(slice_no: int) -> None:
-            if failed.is_set():
-                return  # a sibling failed: the upload is lost anyway, save the bandwidth
-            offset = (slice_no - 1) * slice_size
-            length = min(slice_size, content.size - offset)
-            body = content.slice_body(offset, length)
-            for attempt in range(1, SLICE_ATTEMPTS + 1):
-                url = self.api.get_upload_url(preupload_id, slice_no).presigned_url
-                try:
-                    self.api.put_slice(url, body, length)
-                    return
-                except ImgsyncError as exc:
-                    if isinstance(exc, _FATAL) or attempt == SLICE_ATTEMPTS:
-                        failed.set()
-                        raise
-                    log.info(
-                        "slice %d/%d failed (%s); retrying with a fresh URL", slice_no, count, exc
-                    )
-                except ValueError as exc:  # the file ended early: it changed under us
-                    failed.set()
-                    raise ItemError(f"file changed while uploading ({exc}); run again") from None
-
-        workers = min(count, self.settings.upload.slice_concurrency)
-        if workers <= 1:
-            for slice_no in range(1, count + 1):
-                send(slice_no)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers, thread_name_prefix="imgsync-slice") as pool:
-            futures = [pool.submit(send, n) for n in range(1, count + 1)]
-            errors = [f.exception() for f in futures]
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
-
-    def _complete(self, preupload_id: str, content: Content, folder_id: str, filename: str) -> str:
-        """Finish the upload; return the file ID.
-
-        ``upload_complete`` until it stops answering 20103 ("still verifying, try again after
-        1 s"), then, if it answered ``async``, ``upload_async_result`` until ``completed`` (20103
-        there is "not yet" too). Every call waits >= 1 s after the previous answer; the whole
-        wait is bounded by ``upload.poll_deadline``.
-        """
-        deadline_s = self.settings.upload.poll_deadline
-        deadline = self.clock() + deadline_s
-        completing = True  # still asking upload_complete; False once it answered async
-        calls = 0
-        last = self.clock()  # when the previous answer arrived
-        while True:
-            if calls:
-                self.sleep(max(0.0, last + POLL_INTERVAL_S - self.clock()))
-                if self.clock() > deadline:
-                    break
-            calls += 1
-            try:
-                if completing:
-                    done = self.api.upload_complete(preupload_id)
-                    if done.file_id and (done.completed or not done.is_async):
-                        return done.file_id
-                    completing = not done.is_async
-                else:
-                    result = self.api.upload_async_result(preupload_id)
-                    if result.completed:
-                        if result.file_id:
-                            return result.file_id
-                        break  # completed without a file: look for it by name below
-            except StillVerifying:
-                pass
-            except ApiError as exc:
-                if exc.retryable or isinstance(exc, _FATAL):
-                    raise
-                # A completion whose answer was lost and that was sent again may be refused
-                # although the upload went through: then the file is in the folder by its name.
-                found = self._find_uploaded(folder_id, filename, content)
-                if found is not None:
-                    return found
-                raise
-            last = self.clock()
-        found = self._find_uploaded(folder_id, filename, content)
-        if found is not None:
-            return found
-        raise ItemError(
-            f"the service did not confirm the upload within {deadline_s:g} s ({calls} calls);"
-            " run again later: the finished upload will be found, not repeated"
-        )
-
-    def _find_uploaded(self, folder_id: str, filename: str, content: Content) -> str | None:
-        existing = self.find_file(folder_id, filename)
-        if existing is not None and existing.etag.lower() == content.md5:
-            return existing.file_id
-        return None
-
-    # -- folders ----------------------------------------------------------------------------------
+        return self._transfer.remember(remote, md5=md5, size=size, source_url=source_url)
 
     def ensure_folder(self, template: str) -> str:
-        """The ID of the image-bed folder ``template`` renders to, created on demand.
-
-        Each level is looked up in this run's memo, then the cache, then created; a level that
-        already exists is found by listing its parent. ``""`` is the root.
-        """
-        parent = ""
-        for key, name in self._folder_levels(template):
-            folder_id = self._folders.get(key)
-            if folder_id is None:
-                with self._folder_locks.hold(key):
-                    folder_id = self._folders.get(key)
-                    if folder_id is None:
-                        folder_id = self.cache.get_folder(key)
-                        if folder_id is None:
-                            folder_id = self._make_folder(name, parent)
-                            self.cache.put_folder(key, folder_id)
-                            self._confirmed.add(key)
-                        self._folders[key] = folder_id
-            parent = folder_id
-        return parent
-
-    def _folder_levels(self, template: str) -> list[tuple[str, str]]:
-        """(cache key, name) of each level of the folder ``template`` renders to, top first."""
-        from imgsync.naming import render_folder
-
-        parts = render_folder(template, now=self._now())
-        return [("/".join(parts[: depth + 1]), parts[depth]) for depth in range(len(parts))]
-
-    def _confirm(self, template: str) -> None:
-        """The service accepted a create in this folder: its cached IDs are right."""
-        self._confirmed.update(key for key, _ in self._folder_levels(template))
-
-    def _forget_unconfirmed(self, template: str) -> bool:
-        """Forget the folder IDs of ``template`` that came from the cache and were not confirmed
-        this run (the folder may have been deleted or moved); True if there were any."""
-        stale = False
-        for key, _ in self._folder_levels(template):
-            with self._folder_locks.hold(key):
-                if key in self._confirmed:
-                    continue
-                stale = True
-                self._folders.pop(key, None)
-                self.cache.forget_folder(key)
-        return stale
-
-    def _make_folder(self, name: str, parent_id: str) -> str:
-        try:
-            made = self.api.mkdir(name, parent_id)
-            for folder in made:
-                if folder.filename == name:
-                    return folder.dir_id
-            if made:
-                return made[0].dir_id
-            raise ItemError(f"the service created folder {name!r} but returned no ID")
-        except ApiError as exc:
-            if exc.retryable or exc.code != CODE_GENERIC:
-                raise
-            for entry in self.api.iter_files(parent_id):
-                if entry.is_folder and entry.filename == name:
-                    return entry.file_id
-            raise
+        """The ID of the image-bed folder ``template`` renders to, created on demand."""
+        return self._folders.ensure(template)
 
     def find_file(self, folder_id: str, filename: str) -> RemoteFile | None:
         """The file named ``filename`` in the folder, found by listing it (None if absent)."""
-        for entry in self.api.iter_files(folder_id):
-            if not entry.is_folder and entry.filename == filename:
-                return entry
-        return None
+        return self._folders.find_file(folder_id, filename)
 
     # -- remote URLs ------------------------------------------------------------------------------
 
@@ -902,7 +489,7 @@ class Uploader:
         with self._api_lock:
             if self._remote is None:
                 self._remote = RemoteFetcher(self)
-        with self._content_locks.hold("url:" + url):
+        with self._url_locks.hold("url:" + url):
             obj = self.cache.get_url(url)
             if obj is not None and not obj.rejected:
                 return UploadResult(url, "remote", "cached", self._link(obj), obj.md5, obj.file_id)
@@ -918,17 +505,6 @@ def _url_folder(url: str) -> str | None:
     if not sep or not scheme or len(parts) < 3:
         return None
     return f"{scheme}://{'/'.join(parts[:-1])}/"
-
-
-def _with_hash(filename: str, md5: str, ext: str, now: datetime) -> str:
-    """``filename`` made unique by content, for names the template did not make unique (the
-    stem gives way if the name would be too long; md5 and extension stay)."""
-    from imgsync.naming import render_filename
-
-    if md5 in filename:
-        return filename
-    stem = filename[: -len(ext)] if ext and filename.lower().endswith(ext.lower()) else filename
-    return render_filename("{name}-{md5}{ext}", md5=md5, name=stem, ext=ext, now=now)
 
 
 # --------------------------------------------------------------------------------------------------

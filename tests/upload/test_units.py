@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from imgsync.folders import _with_hash
 from imgsync.upload import (
     InOrder,
     UploadResult,
-    _with_hash,
     cache_namespace,
     exit_status,
     is_url,
