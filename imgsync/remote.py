@@ -27,7 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 from imgsync import __version__
 from imgsync.errors import ApiError, AuthError, ItemError
-from imgsync.upload import POLL_INTERVAL_S, Content, Status
+from imgsync.transfer import POLL_INTERVAL_S, Content
+from imgsync.upload import Status
 
 if TYPE_CHECKING:
     from imgsync.cache import RemoteObject

@@ -45,11 +45,7 @@ from imgsync.errors import (
 )
 from imgsync.folders import ImageBedFolders
 from imgsync.keyedlocks import KeyedLocks
-
-# Content and POLL_INTERVAL_S are re-exported: imgsync.remote takes them from the engine's front.
-from imgsync.transfer import FATAL_ERRORS, Transfer, load_local
-from imgsync.transfer import POLL_INTERVAL_S as POLL_INTERVAL_S
-from imgsync.transfer import Content as Content
+from imgsync.transfer import FATAL_ERRORS, Content, Transfer, load_local
 
 if TYPE_CHECKING:
     from imgsync.api import Api, RemoteFile
