@@ -242,8 +242,6 @@ def sync(
     paths: tuple[Path, ...],
 ) -> None:
     """Upload the images the notes at PATHS refer to, and rewrite their links."""
-    import json
-
     from imgsync.sync import Syncer
 
     settings = app.settings()
@@ -261,6 +259,8 @@ def sync(
     progress.finish()
     base = Path.cwd()
     if as_json:
+        import json
+
         click.echo(json.dumps(report.to_json(base), ensure_ascii=False))
     _print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
     sys.exit(report.exit_code)
