@@ -217,6 +217,19 @@ def account_namespace(base_url: str, account: str) -> str:
     return f"{base_url.rstrip('/')}#{account}"
 
 
+def settings_namespace(base_url: str, client_id: str, access_token: str) -> str:
+    """The namespace of a configured account: base URL + client ID.
+
+    With only a pasted access token there is no client ID; a hash of the token stands in for it
+    (the token itself never goes into the cache file). A new token then starts a new namespace,
+    which costs one re-check per image, never a wrong link.
+    """
+    import hashlib
+
+    account = client_id or "token:" + hashlib.sha256(access_token.encode()).hexdigest()[:16]
+    return account_namespace(base_url, account)
+
+
 def cache_path(data_dir: Path) -> Path:
     """Where the cache of the data folder ``data_dir`` lives."""
     return Path(data_dir) / CACHE_FILE_NAME
@@ -473,6 +486,19 @@ class Cache:
             return None
         size, mtime_ns, inode, digest, recorded_ns = row
         return NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+
+    def note_stamps(self) -> dict[str, NoteStamp]:
+        """Every note stamp of this namespace, keyed by absolute path (as :meth:`get_note` keys
+        them): one query instead of one per note, for a re-sync of a whole vault."""
+        rows = self._all(
+            "SELECT path, size, mtime_ns, inode, digest, recorded_ns FROM notes"
+            " WHERE namespace = ?",
+            (self.namespace,),
+        )
+        return {
+            path: NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+            for path, size, mtime_ns, inode, digest, recorded_ns in rows
+        }
 
     def put_note(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
 
 if TYPE_CHECKING:
-    from imgsync.cache import Cache
+    from imgsync.cache import Cache, NoteStamp
     from imgsync.config import Settings
     from imgsync.markdown import ImageRef
     from imgsync.notefile import NoteText
@@ -275,14 +275,14 @@ class Syncer:
     def _open_cache(self) -> Cache | None:
         """The cache; in a dry run only if it already exists (a dry run creates no file)."""
         if self._cache is None:
-            from imgsync.cache import Cache, cache_path
-            from imgsync.upload import cache_namespace
+            from imgsync.cache import Cache, cache_path, settings_namespace
 
             if self.dry_run and not cache_path(self.settings.data_dir).exists():
                 return None
+            acc = self.settings.account
             self._cache = Cache.open(
                 self.settings.data_dir,
-                namespace=cache_namespace(self.settings),
+                namespace=settings_namespace(acc.base_url, acc.client_id, acc.access_token),
                 clock_ns=self._clock_ns,
             )
         return self._cache
@@ -352,12 +352,14 @@ class Syncer:
         on_image: Callable[[UploadResult], None] | None,
     ) -> SyncReport:
         cache = self._open_cache()
+        stamps = cache.note_stamps() if cache is not None else {}
         outcomes: list[NoteOutcome] = []
         pending: list[_Pending] = []
         for key, note, given, problem in _walk_notes(paths):
             outcome = NoteOutcome(path=note, error=problem)
             outcomes.append(outcome)
-            if problem is None and cache is not None and self._unchanged(cache, note, key):
+            stamp = stamps.get(key) if problem is None else None
+            if stamp is not None and cache is not None and self._unchanged(cache, stamp, note, key):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
                 scanned = self._scan(outcome, given)
@@ -373,12 +375,9 @@ class Syncer:
                 on_note(item.outcome)
         return SyncReport(notes=outcomes, dry_run=self.dry_run)
 
-    def _unchanged(self, cache: Cache, note: Path, key: str) -> bool:
-        """Whether the note (``key``: its absolute path) is as its last clean sync left it, judged
-        without parsing it."""
-        stamp = cache.get_note(note)
-        if stamp is None:
-            return False
+    def _unchanged(self, cache: Cache, stamp: NoteStamp, note: Path, key: str) -> bool:
+        """Whether the note (``key``: its absolute path) is as its last clean sync (``stamp``)
+        left it, judged without parsing it."""
         try:
             st = os.stat(key)
         except OSError:

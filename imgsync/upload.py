@@ -24,7 +24,6 @@ because every other item would fail the same way.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat as stat_module
@@ -102,18 +101,11 @@ class UploadResult:
 
 
 def cache_namespace(settings: Settings) -> str:
-    """The cache namespace of the configured account: base URL + client ID.
-
-    With only a pasted access token there is no client ID; a hash of the token stands in for it (the
-    token itself never goes into the cache file). A new token then starts a new namespace, which
-    costs one re-check per image, never a wrong link.
-    """
-    from imgsync.cache import account_namespace
+    """The cache namespace of the configured account (see cache.settings_namespace)."""
+    from imgsync.cache import settings_namespace
 
     acc = settings.account
-    token_hash = hashlib.sha256(acc.access_token.encode()).hexdigest()[:16]
-    account = acc.client_id or f"token:{token_hash}"
-    return account_namespace(acc.base_url, account)
+    return settings_namespace(acc.base_url, acc.client_id, acc.access_token)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -255,6 +255,22 @@ def test_note_stamp_round_trip(cache: Cache, tmp_path: Path) -> None:
     assert cache.get_note(note) is None
 
 
+def test_note_stamps_in_one_query_match_get_note(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite3"
+    notes = [tmp_path / f"n{i}.md" for i in range(3)]
+    with Cache(db, namespace="a") as mine, Cache(db, namespace="b") as other:
+        for i, note in enumerate(notes):
+            mine.put_note(note, NoteStamp.from_stat(old_file(note, b"x" * i), f"d{i}"))
+        other.put_note(notes[0], NoteStamp.from_stat(notes[0].stat(), "other"))
+        stamps = mine.note_stamps()
+        assert set(stamps) == {os.path.abspath(n) for n in notes}
+        for note in notes:
+            got = stamps[os.path.abspath(note)]
+            assert got == mine.get_note(note)
+            assert got.stat_trusted == mine.get_note(note).stat_trusted
+        assert other.note_stamps()[os.path.abspath(notes[0])].digest == "other"
+
+
 def test_note_written_just_before_its_stamp_needs_the_digest(tmp_path: Path) -> None:
     note = tmp_path / "note.md"
     note.write_bytes(b"rewritten by sync a moment ago\n")
