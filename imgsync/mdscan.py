@@ -1,0 +1,545 @@
+"""The scanner: propose where image references *might* be in a note body, with exact spans.
+
+:func:`imgsync.markdown.find_images` needs byte-exact positions, and mistune gives none; so this
+module reads the raw text and **proposes** candidates: inline destinations ``![..](dest)``,
+reference definitions ``[label]: dest``, ``<img src=..>`` values and Obsidian ``![[..]]`` embeds
+(see ``docs/markdown-rules.md``). It is deliberately liberal: a candidate in a code span, a comment
+or plain text costs nothing, because the parser (:mod:`imgsync.mdparse`) decides which candidates
+are images. What this module must get right is the span of each real one, and never to propose a
+candidate whose marker would change the parse (:func:`_marker_is_inert`).
+
+Every search here is bounded or cached, so that no input (``![`` fifty thousand times, unclosed
+comments or quotes) makes the scan worse than linear in practice.
+
+It is the lowest layer of the markdown modules: it imports neither :mod:`imgsync.mdparse` nor
+:mod:`imgsync.markdown`, and it never imports mistune. Pure: no filesystem, no network.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "EMBED_PATTERN",
+    "IMAGE_EXTENSIONS",
+    "Candidate",
+    "has_image_extension",
+    "may_hold_images",
+    "propose",
+    "scan_img_tags",
+    "split_embed",
+]
+
+#: File extensions treated as images (lower case, with the dot). Embeds and local files only count
+#: as images when their name ends with one of these.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff"}
+)
+
+#: Raw HTML and autolinks are looked for over at most this many characters when matching brackets.
+#: Bounds the scanner on pathological input (an unclosed quote in a tag, repeated); real tags are
+#: short, and a longer one inside alt text is caught by the cross-check, never mis-rewritten.
+MAX_RAW_HTML = 4096
+
+#: CommonMark link labels are at most 999 characters.
+MAX_LABEL_LENGTH = 999
+
+#: A reference definition's label is looked for over at most this many lines. Longer labels are
+#: legal but unheard of; an image using one is caught by the cross-check.
+MAX_LABEL_LINES = 5
+
+#: Obsidian embeds ``![[file|alias]]``; the parser's embed plugin uses the same pattern.
+EMBED_PATTERN = r"!\[\[[^\[\]\n]+\]\]"
+_EMBED_RE = re.compile(EMBED_PATTERN)
+
+_ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_MD_WHITESPACE = " \t\n\r\f"
+
+_IMAGE_OPEN_RE = re.compile(r"!\[")
+_HAS_IMG_TAG_RE = re.compile(r"<img", re.IGNORECASE)
+# A reference definition starts its line, after container prefixes (quotes, list markers).
+_DEF_RE = re.compile(
+    r"[ \t>*+\-0-9.)]*\[(?P<label>(?:[^\\\[\]]|\\.){1," + str(MAX_LABEL_LENGTH) + r"})\]:"
+)
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\r?\n")
+_BRACKET_SCAN_RE = re.compile(r"[\\<\[\]]|`+")
+_BACKTICKS_RE = re.compile(r"`+")
+_AUTOLINK_RE = re.compile(r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^<>\x00-\x20]*>")
+_HTML_TAG_RE = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9-]*"
+    r"(?:[ \t\n\r\f]+[A-Za-z_:][A-Za-z0-9_.:-]*"
+    r"(?:[ \t\n\r\f]*=[ \t\n\r\f]*(?:[^ \t\n\r\f\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
+    r"[ \t\n\r\f]*/?>"
+)
+_IMG_START_RE = re.compile(r"<img(?=[ \t\n\r\f/>])", re.IGNORECASE)
+_HTML_SKIP_RE = re.compile(
+    r"<!--|<(script|style|textarea)(?=[ \t\n\r\f/>])|<img(?=[ \t\n\r\f/>])", re.IGNORECASE
+)
+_HTML_ATTR_RE = re.compile(
+    r"[ \t\n\r\f]+(?P<name>[A-Za-z_:][A-Za-z0-9_.:-]*)"
+    r"(?:[ \t\n\r\f]*=[ \t\n\r\f]*"
+    r"(?:(?P<bare>[^ \t\n\r\f\"'=<>`]+)|'(?P<sq>[^']*)'|\"(?P<dq>[^\"]*)\"))?"
+)
+_HTML_TAG_END_RE = re.compile(r"[ \t\n\r\f]*/?>")
+# What the block parser sees in a marker: letters and digits.
+_MARKER_PROBE = "Z0"
+_BLOCK_TAG_NAMES = (
+    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
+    "dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|"
+    "header|hr|html|iframe|legend|li|link|main|menu|menuitem|meta|nav|noframes|ol|optgroup|"
+    "option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul"
+)
+# The line kinds a marker could change (matched at the start of the line, container prefixes off).
+_LINE_FEATURES = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        r"#{1,6}(?:[ \t]|$)",  # ATX heading
+        r"(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$",  # thematic break
+        r"(?:=+|-+)[ \t]*$",  # setext underline
+        r"(?:`{3,}|~{3,})",  # fence
+        r"(?:`{3,}|~{3,})[ \t]*$",  # closing fence
+        r"(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|$)",  # list item
+        r"(?:[-+*]|[0-9]{1,9}[.)])[ \t]*$",  # empty list item
+        r"<(?:script|pre|style|textarea)(?:[ \t>]|$)",  # HTML block, kind 1
+        r"<(?:!--|\?|![A-Za-z]|!\[CDATA\[)",  # HTML blocks, kinds 2 to 5
+        r"</?(?:" + _BLOCK_TAG_NAMES + r")(?:[ \t>]|/>|$)",  # HTML block, kind 6
+        _HTML_TAG_RE.pattern + r"[ \t]*$",  # HTML block, kind 7
+        r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$",  # table delimiter row
+        r"\[(?:[^\\\[\]]|\\.)*\]:",  # reference definition or footnote
+        r"[ \t]*$",  # blank
+    )
+)
+# How far into a line a block start reaches ("</blockquote", "123456789.") and how far a
+# sequence that ends an HTML block does ("</textarea>").
+_START_REACH = 16
+_CONTENT_REACH = 12
+# Lines are looked at up to this far around a marker, so that one huge line does not make the
+# scanner quadratic; a line of block markup only (``---``) cannot hold a candidate anyway.
+_LONG_LINE = 4096
+# A line made only of these could be a thematic break, setext underline, fence or table delimiter.
+_SPECIAL_LINE_RE = re.compile(r"[-*_=`~|:.)+#0-9 \t]*")
+_BARE_DEST_RUN_RE = re.compile(r"[^ \t\n\r\f\x00-\x1f\x7f\\()]+")
+_ANGLE_DEST_RUN_RE = re.compile(r"[^<>\\\n\r\x00]+")
+# Content that ends an HTML block.
+_LINE_CONTENT_FEATURES = (
+    re.compile(r"-->"),
+    re.compile(r"\?>"),
+    re.compile(r"\]\]>"),
+    re.compile(r"</(?:script|pre|style|textarea)>", re.IGNORECASE),
+)
+_LINE_PREFIX_CHARS = " \t>"
+
+
+@dataclass
+class Candidate:
+    """A place in the body that may be an image reference; the parser decides whether it is.
+
+    ``start``/``end`` is what a rewrite would replace; the ``marked_*`` span is filled in by
+    :func:`imgsync.mdparse.insert_markers` (where the candidate ends up in the marked copy).
+    """
+
+    kind: Literal["inline", "reference", "html", "embed"]
+    start: int  # span in the body
+    end: int
+    mark_at: int  # where the marker goes (end of the span, or of an embed's file part)
+    alt: str = ""
+    angle: bool = False
+    quote: str = ""
+    target: str = ""
+    marked_start: int = 0
+    marked_end: int = 0
+
+
+def has_image_extension(name: str) -> bool:
+    """True if ``name`` ends with one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    dot = name.rfind(".")
+    return dot >= 0 and name[dot:].lower() in IMAGE_EXTENSIONS
+
+
+def may_hold_images(body: str) -> bool:
+    """False when ``body`` has neither ``![`` nor ``<img``: then it holds no image and the (costly)
+    parse can be skipped."""
+    return _IMAGE_OPEN_RE.search(body) is not None or _HAS_IMG_TAG_RE.search(body) is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# the scanner: propose candidates
+
+
+def propose(body: str) -> list[Candidate]:
+    """Every candidate of ``body`` once (a place proposed twice, as the same kind, counts once)."""
+    candidates: list[Candidate] = []
+    if "!" in body:
+        candidates.extend(_propose_inline(body))
+        candidates.extend(_propose_embeds(body))
+    if "]:" in body:
+        candidates.extend(_propose_definitions(body))
+    candidates.extend(_propose_html(body))
+    unique: dict[tuple[int, int, str], Candidate] = {}
+    for candidate in candidates:
+        unique.setdefault((candidate.start, candidate.end, candidate.kind), candidate)
+    return list(unique.values())
+
+
+def _propose_inline(body: str) -> Iterator[Candidate]:
+    openers = [match.start() for match in _IMAGE_OPEN_RE.finditer(body)]
+    pairs = _bracket_pairs(body, openers)
+    for start in openers:
+        close = pairs.get(start + 1)
+        if close is None or _is_escaped(body, start) or not body.startswith("(", close + 1):
+            continue
+        dest = _parse_destination(body, close + 2, block=False)
+        if dest is None:
+            continue
+        span_start, span_end, angle = dest
+        if not _marker_is_inert(body, span_end):
+            continue
+        yield Candidate(
+            "inline", span_start, span_end, span_end, alt=body[start + 2 : close], angle=angle
+        )
+
+
+def _propose_definitions(body: str) -> Iterator[Candidate]:
+    """Reference definitions: found from their ``]:`` (rare in text), then checked to start a
+    line (after container prefixes); a label may run over a few lines."""
+    colon = body.find("]:")
+    while colon >= 0:
+        line_start = body.rfind("\n", 0, colon) + 1
+        for _ in range(MAX_LABEL_LINES):
+            match = _DEF_RE.match(body, line_start)
+            if match is not None and match.end() == colon + 2:
+                candidate = _definition_candidate(body, match)
+                if candidate is not None:
+                    yield candidate
+                break
+            if line_start == 0:
+                break
+            line_start = body.rfind("\n", 0, line_start - 1) + 1
+        colon = body.find("]:", colon + 2)
+
+
+def _definition_candidate(body: str, match: re.Match[str]) -> Candidate | None:
+    if not match.group("label").strip(_MD_WHITESPACE):
+        return None
+    dest = _parse_destination(body, match.end(), block=True)
+    if dest is None:
+        return None
+    span_start, span_end, angle = dest
+    if not _marker_is_inert(body, span_end):
+        return None
+    return Candidate("reference", span_start, span_end, span_end, angle=angle)
+
+
+def _propose_html(body: str) -> Iterator[Candidate]:
+    if not _HAS_IMG_TAG_RE.search(body):
+        return
+    for value_start, value_end, quote, alt in scan_img_tags(body, skip_comments=False):
+        if not _marker_is_inert(body, value_end):
+            continue
+        yield Candidate("html", value_start, value_end, value_end, alt=alt, quote=quote)
+
+
+def _propose_embeds(body: str) -> Iterator[Candidate]:
+    if "![[" not in body:
+        return
+    for match in _EMBED_RE.finditer(body):
+        inner_start = match.start() + 3
+        file_start, file_end, alias = split_embed(body, inner_start, match.end() - 2)
+        target = body[file_start:file_end]
+        if not has_image_extension(target) or not _marker_is_inert(body, file_end):
+            continue
+        yield Candidate("embed", match.start(), match.end(), file_end, alt=alias, target=target)
+
+
+def split_embed(text: str, start: int, end: int) -> tuple[int, int, str]:
+    """Split an embed body ``file#anchor|alias`` (``\\|`` in tables) into file span and alias."""
+    pipe = text.find("|", start, end)
+    head_end = end if pipe < 0 else pipe
+    alias = "" if pipe < 0 else text[pipe + 1 : end].strip()
+    if pipe >= 0 and head_end > start and text[head_end - 1] == "\\":
+        head_end -= 1
+    hash_pos = text.find("#", start, head_end)
+    file_end = head_end if hash_pos < 0 else hash_pos
+    file_start = start
+    while file_start < file_end and text[file_start] in " \t":
+        file_start += 1
+    while file_end > file_start and text[file_end - 1] in " \t":
+        file_end -= 1
+    return file_start, file_end, alias
+
+
+def _is_escaped(text: str, pos: int) -> bool:
+    count = 0
+    pos -= 1
+    while pos >= 0 and text[pos] == "\\":
+        count += 1
+        pos -= 1
+    return count % 2 == 1
+
+
+def _bracket_pairs(text: str, openers: list[int]) -> dict[int, int]:
+    """Where each ``[`` of the paragraphs holding ``openers`` is closed: its matching ``]``.
+
+    One pass per paragraph. Escapes are skipped. Code spans, autolinks and raw HTML bind tighter
+    than brackets, so while a bracket is open they are skipped too (with no bracket open they cannot
+    hide one). Searches are bounded or cached, so that no input makes this worse than linear in
+    practice. Paragraphs without an image opener are not looked at.
+    """
+    blanks = [(match.start(), match.end()) for match in _BLANK_LINE_RE.finditer(text)]
+    blank_starts = [start for start, _ in blanks]
+    finder = _CachedFind(text)
+    pairs: dict[int, int] = {}
+    done_until = -1
+    for opener in openers:
+        if opener < done_until:
+            continue  # its paragraph is done
+        index = bisect_right(blank_starts, opener)
+        para_start = blanks[index - 1][1] if index > 0 else 0
+        para_end = blank_starts[index] if index < len(blanks) else len(text)
+        _pair_brackets(text, para_start, para_end, finder, pairs)
+        done_until = para_end
+    return pairs
+
+
+def _pair_brackets(
+    text: str, pos: int, limit: int, finder: _CachedFind, pairs: dict[int, int]
+) -> None:
+    stack: list[int] = []
+    runs: dict[int, list[int]] | None = None
+    while True:
+        match = _BRACKET_SCAN_RE.search(text, pos, limit)
+        if match is None:
+            return
+        start = match.start()
+        char = text[start]
+        pos = match.end()
+        if char == "\\":
+            pos = start + 2
+        elif char == "[":
+            stack.append(start)
+        elif char == "]":
+            if stack:
+                pairs[stack.pop()] = start
+        elif not stack:
+            continue
+        elif char == "`":
+            if runs is None:
+                runs = {}
+                for run in _BACKTICKS_RE.finditer(text, start, limit):
+                    runs.setdefault(run.end() - run.start(), []).append(run.start())
+            starts = runs[pos - start]
+            later = bisect_right(starts, start)
+            if later < len(starts):
+                pos = starts[later] + (pos - start)
+        else:
+            pos = _raw_html_end(text, start, limit, finder) or start + 1
+
+
+class _CachedFind:
+    """``str.find`` of a few terminators, remembering the last answer so that many unclosed
+    openers (``<!--`` a thousand times) cost one search, not one each."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.last: dict[str, tuple[int, int]] = {}
+
+    def find(self, term: str, start: int) -> int:
+        searched_from, found = self.last.get(term, (-1, -1))
+        if 0 <= searched_from <= start and (found < 0 or found >= start):
+            return found
+        found = self.text.find(term, start)
+        self.last[term] = (start, found)
+        return found
+
+
+def _raw_html_end(text: str, start: int, limit: int, finder: _CachedFind) -> int | None:
+    """End of the autolink or raw HTML starting at ``start`` (before ``limit``), or None."""
+    if text.startswith("<!--", start):
+        if text.startswith(("<!-->", "<!--->"), start):
+            return start + (5 if text.startswith("<!-->", start) else 6)
+        close, size = finder.find("-->", start + 4), 3
+    elif text.startswith("<?", start):
+        close, size = finder.find("?>", start + 2), 2
+    elif text.startswith("<![CDATA[", start):
+        close, size = finder.find("]]>", start + 9), 3
+    elif text.startswith("<!", start):
+        close, size = finder.find(">", start + 2), 1
+    else:
+        bound = min(limit, start + MAX_RAW_HTML)
+        tag = _AUTOLINK_RE.match(text, start, bound) or _HTML_TAG_RE.match(text, start, bound)
+        return None if tag is None else tag.end()
+    return close + size if close >= 0 and close + size <= limit else None
+
+
+def _parse_destination(text: str, pos: int, *, block: bool) -> tuple[int, int, bool] | None:
+    """Locate a link destination at ``pos`` as CommonMark (and mistune) read it.
+
+    Returns ``(start, end, angle)`` of the destination text (inside ``<>`` when angle), or None.
+    Only the destination is located; whether the whole link is valid is left to the parser.
+    """
+    pos = _skip_link_whitespace(text, pos)
+    length = len(text)
+    if pos >= length:
+        return None
+    char = text[pos]
+    if char == "<":
+        start = pos = pos + 1
+        while pos < length:
+            run = _ANGLE_DEST_RUN_RE.match(text, pos)
+            if run is not None:
+                pos = run.end()
+                if pos >= length:
+                    break
+            char = text[pos]
+            if char == ">":
+                return start, pos, True
+            if char == "\\":
+                pos += 2 if pos + 1 < length and text[pos + 1] in _ASCII_PUNCT else 1
+                continue
+            return None  # "<", a line ending or NUL
+        return None
+    if block and char in _MD_WHITESPACE:
+        return None
+    start = pos
+    level = 0
+    while pos < length:
+        run = _BARE_DEST_RUN_RE.match(text, pos)
+        if run is not None:
+            pos = run.end()
+            if pos >= length:
+                break
+        char = text[pos]
+        if char in _MD_WHITESPACE:
+            break
+        if char == "\\":
+            pos += 2 if pos + 1 < length and text[pos + 1] in _ASCII_PUNCT else 1
+            continue
+        if char == "(":
+            level += 1
+        elif char == ")":
+            if level == 0:
+                break
+            level -= 1
+        else:
+            return None  # a control character
+        pos += 1
+    if level != 0 or (block and pos == start):
+        return None
+    return start, pos, False
+
+
+def _skip_link_whitespace(text: str, pos: int) -> int:
+    """Skip spaces and tabs around at most one line ending, and a quote's ``>`` after it (mistune
+    strips those before it sees the line; outside a quote the ``>`` line is never a destination, and
+    a marker there changes nothing)."""
+    length = len(text)
+    while pos < length and text[pos] in " \t":
+        pos += 1
+    if pos < length and text[pos] in "\r\n":
+        pos += 2 if text.startswith("\r\n", pos) else 1
+        while pos < length and text[pos] in " \t":
+            pos += 1
+        while pos < length and text[pos] in _LINE_PREFIX_CHARS:
+            pos += 1
+    return pos
+
+
+def _marker_is_inert(text: str, pos: int) -> bool:
+    """True if letters and digits inserted at ``pos`` leave the kind of its line unchanged.
+
+    A marker inside a construct changes nothing, but one at the end of a line could: ``---`` is a
+    thematic break and ``---zq0`` is not, ``-`` is an empty list item and ``-zq0`` is text; one
+    inside ``-->`` would let an HTML comment run on. Such a candidate is not proposed; if it really
+    was an image, the cross-check says so.
+    """
+    low = max(0, pos - _CONTENT_REACH)
+    window = text[low : pos + _CONTENT_REACH]
+    cut = pos - low
+    if ">" in window:  # every sequence that ends an HTML block has one
+        probed_window = window[:cut] + _MARKER_PROBE + window[cut:]
+        for pattern in _LINE_CONTENT_FEATURES:
+            if (pattern.search(window) is None) != (pattern.search(probed_window) is None):
+                return False
+    newline = text.rfind("\n", max(0, pos - _LONG_LINE), pos)
+    if newline < 0 and pos > _LONG_LINE:
+        return True  # far into a long line: past any block start, and no line of markup only
+    line_start = newline + 1
+    line_end = text.find("\n", pos, pos + _LONG_LINE)
+    if line_end < 0:
+        line_end = min(len(text), pos + _LONG_LINE)
+    while line_start < pos and text[line_start] in _LINE_PREFIX_CHARS:
+        line_start += 1
+    line = text[line_start:line_end].rstrip("\r")
+    offset = pos - line_start
+    if offset > 0 and (line[0] == "!" or line[0].isalpha()):
+        return True  # no block starts with these, and the line still starts with it
+    if offset > _START_REACH and line[0] not in "<[" and not _SPECIAL_LINE_RE.fullmatch(line):
+        return True  # beyond any block start, in a line that is not all markup characters
+    probed = line[:offset] + _MARKER_PROBE + line[offset:]
+    return all(
+        (pattern.match(line) is None) == (pattern.match(probed) is None)
+        for pattern in _LINE_FEATURES
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML
+
+
+def scan_img_tags(text: str, *, skip_comments: bool) -> Iterator[tuple[int, int, str, str]]:
+    """Yield ``(value_start, value_end, quote, alt)`` of the ``src`` of each complete ``<img>``.
+
+    With ``skip_comments`` (used on the parser's HTML tokens), comments and the raw contents of
+    ``script``, ``style`` and ``textarea`` are skipped, as a browser does.
+    """
+    finder = _HTML_SKIP_RE if skip_comments else _IMG_START_RE
+    pos = 0
+    while True:
+        match = finder.search(text, pos)
+        if match is None:
+            return
+        token = match.group(0)
+        if token == "<!--":
+            close = text.find("-->", match.end())
+            if close < 0:
+                return
+            pos = close + 3
+            continue
+        if skip_comments and match.group(1):
+            close_re = re.compile(r"</" + match.group(1) + r"[ \t\n\r\f]*>", re.IGNORECASE)
+            close_match = close_re.search(text, match.end())
+            if close_match is None:
+                return
+            pos = close_match.end()
+            continue
+        pos = match.end()
+        src: tuple[int, int, str] | None = None
+        alt = ""
+        while True:
+            attr = _HTML_ATTR_RE.match(text, pos)
+            if attr is None:
+                break
+            pos = attr.end()
+            name = attr.group("name").lower()
+            if name == "src" and src is None:
+                src = _attr_value_span(attr)
+            elif name == "alt" and not alt:
+                value = _attr_value_span(attr)
+                alt = text[value[0] : value[1]] if value else ""
+        end = _HTML_TAG_END_RE.match(text, pos)
+        if end is None:
+            continue
+        pos = end.end()
+        if src is not None:
+            yield src[0], src[1], src[2], alt
+
+
+def _attr_value_span(attr: re.Match[str]) -> tuple[int, int, str] | None:
+    for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
+        if attr.group(group) is not None:
+            return attr.start(group), attr.end(group), quote
+    return None
