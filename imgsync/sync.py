@@ -22,6 +22,7 @@ since a new file, a flag or a change elsewhere can change its outcome.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -93,9 +94,13 @@ class ImageOutcome:
 
 @dataclass
 class NoteOutcome:
-    """What happened to one note. ``error`` is set when the note itself could not be processed."""
+    """What happened to one note. ``error`` is set when the note itself could not be processed.
 
-    path: Path
+    ``key`` is the note's absolute path as a string; ``path`` makes the Path on first use only,
+    because a no-op re-sync of a large vault touches every note and parses no path at all.
+    """
+
+    key: str
     changed: bool = False
     unchanged_since_last_sync: bool = False
     images: list[ImageOutcome] = field(default_factory=list)
@@ -103,6 +108,10 @@ class NoteOutcome:
     warnings: list[str] = field(default_factory=list)
     # The links a rewrite would change, as (old, new) pairs, for --dry-run.
     edits: list[tuple[str, str]] = field(default_factory=list)
+
+    @functools.cached_property
+    def path(self) -> Path:
+        return Path(self.key)
 
     @property
     def failed(self) -> bool:
@@ -179,15 +188,15 @@ def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]
     is reported like any other failed note instead of aborting the run. A note reached twice (a
     file and its folder both given) is yielded once.
     """
-    for _key, note, given, problem in _walk_notes(paths):
-        yield note, given, problem
+    for key, given, problem in _walk_notes(paths):
+        yield Path(key), given, problem
 
 
-def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, Path, str | None]]:
-    """:func:`iter_notes`, each note also as its absolute path string.
+def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]:
+    """:func:`iter_notes` with each note as its absolute path string.
 
     This runs once per note even when nothing changed (the no-op re-sync of a whole vault), so it
-    works on strings and builds each Path from its folder's: no per-note parsing of paths.
+    works on strings: no Path is built per note.
     """
     seen: set[str] = set()
     for given in paths:
@@ -196,7 +205,6 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, Path, str | 
         if given.is_dir():
             for dirpath, dirnames, filenames in os.walk(top):
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-                folder: Path | None = None
                 for name in sorted(filenames):
                     if not name.lower().endswith(NOTE_SUFFIXES) or name.startswith("."):
                         continue
@@ -204,9 +212,7 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, Path, str | 
                     if key in seen:
                         continue
                     seen.add(key)
-                    if folder is None:
-                        folder = Path(dirpath)
-                    yield key, folder / name, given, None
+                    yield key, given, None
         elif top in seen:
             continue
         else:
@@ -214,10 +220,10 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, Path, str | 
             note = Path(top)
             if note.is_file() or note.is_symlink() or note.suffix.lower() in NOTE_SUFFIXES:
                 exists = note.exists() or note.is_symlink()
-                yield top, note, given, None if exists else "no such file"
+                yield top, given, None if exists else "no such file"
             else:
                 problem = "no such file or folder" if not note.exists() else "not a note or folder"
-                yield top, note, given, problem
+                yield top, given, problem
 
 
 @dataclass
@@ -355,11 +361,11 @@ class Syncer:
         stamps = cache.note_stamps() if cache is not None else {}
         outcomes: list[NoteOutcome] = []
         pending: list[_Pending] = []
-        for key, note, given, problem in _walk_notes(paths):
-            outcome = NoteOutcome(path=note, error=problem)
+        for key, given, problem in _walk_notes(paths):
+            outcome = NoteOutcome(key, error=problem)
             outcomes.append(outcome)
             stamp = stamps.get(key) if problem is None else None
-            if stamp is not None and cache is not None and self._unchanged(cache, stamp, note, key):
+            if stamp is not None and cache is not None and self._unchanged(cache, stamp, key):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
                 scanned = self._scan(outcome, given)
@@ -375,7 +381,7 @@ class Syncer:
                 on_note(item.outcome)
         return SyncReport(notes=outcomes, dry_run=self.dry_run)
 
-    def _unchanged(self, cache: Cache, stamp: NoteStamp, note: Path, key: str) -> bool:
+    def _unchanged(self, cache: Cache, stamp: NoteStamp, key: str) -> bool:
         """Whether the note (``key``: its absolute path) is as its last clean sync (``stamp``)
         left it, judged without parsing it."""
         try:
@@ -392,6 +398,7 @@ class Syncer:
         if not same_stat or not stamp.digest or not stat.S_ISREG(st.st_mode):
             return False
         # A stamp taken right after a write cannot vouch for the mtime; the content hash can.
+        note = Path(key)
         raw = _read_if_stable(note, st)
         if raw is None or _digest(raw) != stamp.digest:
             return False
