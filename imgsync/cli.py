@@ -267,7 +267,9 @@ def sync(
 
 
 class _Progress:
-    """A one-line progress counter on a terminal; silent otherwise (editors, pipes, --json)."""
+    """A one-line progress bar on a terminal; silent otherwise (editors, pipes, --json)."""
+
+    WIDTH = 30  # characters of bar: fits an 80-column terminal with the counts beside it
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
@@ -284,7 +286,9 @@ class _Progress:
 
     def _show(self) -> None:
         if self.enabled and self.total:
-            click.echo(f"\rimages: {self.done}/{self.total}", err=True, nl=False)
+            filled = self.WIDTH * self.done // self.total
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            click.echo(f"\rimages [{bar}] {self.done}/{self.total}", err=True, nl=False)
 
     def finish(self) -> None:
         if self.enabled and self.total:
