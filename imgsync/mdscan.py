@@ -331,7 +331,9 @@ def _pair_brackets(
                 runs = {}
                 for run in _BACKTICKS_RE.finditer(text, start, limit):
                     runs.setdefault(run.end() - run.start(), []).append(run.start())
-            starts = runs[pos - start]
+            # A run that starts after an escaped backtick is shorter than the run recorded there;
+            # it can still open a code span (the closer is a whole run of its length), or none.
+            starts = runs.get(pos - start, [])
             later = bisect_right(starts, start)
             if later < len(starts):
                 pos = starts[later] + (pos - start)

@@ -158,6 +158,15 @@ CASES = [
         {"x.png": H + "x.png"},
         "![a `]` b](https://img.example/x.png)",
     ),
+    Case(
+        # After the escaped backtick, "``" is a run of its own (shorter than the "```" in the
+        # text); it opens no code span, and the image is found as mistune finds it.
+        "escaped-backtick-then-shorter-run-in-alt",
+        "![a `x \\```](y.png)",
+        [("inline", "y.png")],
+        {"y.png": H + "y.png"},
+        "![a `x \\```](https://img.example/y.png)",
+    ),
     # an image inside a link: never the link's destination --------------------------------------
     Case(
         "image-in-link",
