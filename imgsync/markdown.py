@@ -99,6 +99,10 @@ class ImageRef:
 
     ``span`` is ``[start, end)`` in the note's text of what :func:`rewrite` replaces: the
     destination (without ``<>``), the ``src`` value (without quotes), or the whole ``![[...]]``.
+
+    ``shared_with_link`` is True for a reference definition that a text link uses too: rewriting
+    it (still the right thing for the image) changes that link's destination as well, and
+    :func:`find_images` warns about it.
     """
 
     kind: Literal["inline", "reference", "html", "embed"]
@@ -109,6 +113,7 @@ class ImageRef:
     line: int
     angle: bool = False
     quote: str = ""
+    shared_with_link: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,9 @@ def find_images(text: str) -> ScanResult:
     positions = [candidates[index].start + body_start for index in decision.confirmed]
     positions += [pos + body_start for _, pos in decision.notes]
     line_of = _line_numbers(text, positions)
+    shared = decision.shared_with_link
     refs = [
-        _make_ref(text, body_start, candidates[index], alt, line_of)
+        _make_ref(text, body_start, candidates[index], alt, line_of, shared=index in shared)
         for index, alt in decision.confirmed.items()
     ]
     refs.sort(key=lambda ref: ref.span)
@@ -273,7 +279,13 @@ def _line_end(text: str, pos: int) -> int:
 
 
 def _make_ref(
-    text: str, offset: int, candidate: Candidate, alt: str, line_of: Mapping[int, int]
+    text: str,
+    offset: int,
+    candidate: Candidate,
+    alt: str,
+    line_of: Mapping[int, int],
+    *,
+    shared: bool,
 ) -> ImageRef:
     start, end = candidate.start + offset, candidate.end + offset
     raw = text[start:end]
@@ -292,6 +304,7 @@ def _make_ref(
         line=line_of[start],
         angle=candidate.angle,
         quote=candidate.quote,
+        shared_with_link=shared,
     )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imgsync.mdscan import (
@@ -151,6 +151,8 @@ class Decision:
     confirmed: dict[int, str]  # candidate index -> alt text
     notes: list[tuple[str, int]]  # (message, position in the body)
     consistent: bool
+    # confirmed reference definitions that a text link uses too
+    shared_with_link: set[int] = field(default_factory=set)
 
 
 def decide(
@@ -227,7 +229,8 @@ def decide(
             continue
         confirmed.setdefault(index, candidates[index].alt)
 
-    for index in sorted(shared_with_link & confirmed.keys()):
+    shared_with_link &= confirmed.keys()
+    for index in sorted(shared_with_link):
         notes.append(
             (
                 "a reference definition used by an image is also used by a text link; "
@@ -235,7 +238,7 @@ def decide(
                 candidates[index].start,
             )
         )
-    return Decision(confirmed, notes, consistent)
+    return Decision(confirmed, notes, consistent, shared_with_link)
 
 
 def _collect(

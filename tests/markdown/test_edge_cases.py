@@ -479,9 +479,21 @@ def test_definition_shared_with_a_text_link_is_rewritten_with_a_warning() -> Non
     assert [ref.target for ref in result.refs] == ["x.png"]
     assert len(result.warnings) == 1
     assert "line 3" in result.warnings[0] and "text link" in result.warnings[0]
+    assert [ref.shared_with_link for ref in result.refs] == [True]
     assert apply(text, {"x.png": H + "x.png"}) == (
         "![a][b] and [a link][b]\n\n[b]: https://img.example/x.png\n"
     )
+
+
+def test_only_a_definition_a_text_link_uses_is_flagged_as_shared() -> None:
+    text = "![a][b] ![c][d] [link][D] [e](f.png)\n\n[b]: x.png\n[d]: y.png\n[d]: z.png\n"
+    result = find_images(text)
+    assert [(ref.target, ref.shared_with_link) for ref in result.refs] == [
+        ("x.png", False),
+        ("y.png", True),
+    ]
+    assert len(result.warnings) == 1 and "line 4" in result.warnings[0]
+    assert not any(ref.shared_with_link for ref in find_images("![a](x.png) [l](x.png)").refs)
 
 
 def test_crlf_and_no_final_newline() -> None:
