@@ -68,7 +68,21 @@ _DEF_RE = re.compile(
 _BLANK_LINE_RE = re.compile(r"\n[ \t]*\r?\n")
 _BRACKET_SCAN_RE = re.compile(r"[\\<\[\]]|`+")
 _BACKTICKS_RE = re.compile(r"`+")
+# What the parser (mistune 3.4) takes for an autolink, e-mail autolink, declaration or inline tag
+# when it reads a paragraph (its own patterns: a declaration needs upper-case letters and a space,
+# an unquoted attribute value no "!"), so that brackets are matched as it matches them.
 _AUTOLINK_RE = re.compile(r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^<>\x00-\x20]*>")
+_AUTO_EMAIL_RE = re.compile(
+    r"<[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*>"
+)
+_DECLARATION_START_RE = re.compile(r"<![A-Z]+[ \t\n\r\f]")
+_INLINE_TAG_RE = re.compile(
+    r"<[A-Za-z][A-Za-z0-9-]*"
+    r"(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^ !\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
+    r"\s*/?>"
+    r"|</[A-Za-z][A-Za-z0-9-]*\s*>"
+)
 _HTML_TAG_RE = re.compile(
     r"</?[A-Za-z][A-Za-z0-9-]*"
     r"(?:[ \t\n\r\f]+[A-Za-z_:][A-Za-z0-9_.:-]*"
@@ -359,7 +373,14 @@ class _CachedFind:
 
 
 def _raw_html_end(text: str, start: int, limit: int, finder: _CachedFind) -> int | None:
-    """End of the autolink or raw HTML starting at ``start`` (before ``limit``), or None."""
+    """End of the autolink or raw HTML starting at ``start`` (before ``limit``), or None.
+
+    Tried in the parser's order: autolinks first (``<!--x@y.z>`` is an e-mail address).
+    """
+    bound = min(limit, start + MAX_RAW_HTML)
+    link = _AUTOLINK_RE.match(text, start, bound) or _AUTO_EMAIL_RE.match(text, start, bound)
+    if link is not None:
+        return link.end()
     if text.startswith("<!--", start):
         if text.startswith(("<!-->", "<!--->"), start):
             return start + (5 if text.startswith("<!-->", start) else 6)
@@ -369,10 +390,12 @@ def _raw_html_end(text: str, start: int, limit: int, finder: _CachedFind) -> int
     elif text.startswith("<![CDATA[", start):
         close, size = finder.find("]]>", start + 9), 3
     elif text.startswith("<!", start):
-        close, size = finder.find(">", start + 2), 1
+        declaration = _DECLARATION_START_RE.match(text, start, limit)
+        if declaration is None:
+            return None
+        close, size = finder.find(">", declaration.end()), 1
     else:
-        bound = min(limit, start + MAX_RAW_HTML)
-        tag = _AUTOLINK_RE.match(text, start, bound) or _HTML_TAG_RE.match(text, start, bound)
+        tag = _INLINE_TAG_RE.match(text, start, bound)
         return None if tag is None else tag.end()
     return close + size if close >= 0 and close + size <= limit else None
 
@@ -534,6 +557,7 @@ def scan_img_tags(text: str, *, skip_comments: bool) -> Iterator[tuple[int, int,
                 alt = text[value[0] : value[1]] if value else ""
         end = _HTML_TAG_END_RE.match(text, pos)
         if end is None:
+            pos = match.end()  # no tag: an <img> inside what looked like its attributes may be one
             continue
         pos = end.end()
         if src is not None:
