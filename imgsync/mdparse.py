@@ -162,18 +162,26 @@ def decide(
     from mistune.helpers import unescape_char
     from mistune.util import escape_url
 
-    marker_re = re.compile(re.escape(base) + r"([0-9]+)$")
+    markers_re = re.compile(r"(?:" + re.escape(base) + r"[0-9]+)+$")
+    number_re = re.compile(re.escape(base) + r"([0-9]+)")
     confirmed: dict[int, str] = {}
     notes: list[tuple[str, int]] = []
     consistent = True
     shared_with_link: set[int] = set()
 
-    def candidate_for(value: str) -> int | None:
-        match = marker_re.search(value)
-        if match is None:
+    def candidate_for(value: str, kind: str) -> int | None:
+        """The candidate whose marker ends ``value``. Candidates that end at one place have their
+        markers there one after the other (``[b]: <img src=x>`` is a definition or an ``<img>``):
+        the one of ``kind`` is meant, else the last."""
+        chain = markers_re.search(value)
+        if chain is None:
             return None
-        index = int(match.group(1))
-        return index if index < len(candidates) else None
+        found = [int(number) for number in number_re.findall(chain.group(0))]
+        found = [index for index in found if index < len(candidates)]
+        for index in reversed(found):
+            if candidates[index].kind == kind:
+                return index
+        return found[-1] if found else None
 
     def mismatch(message: str, pos: int = 0) -> None:
         nonlocal consistent
@@ -183,13 +191,13 @@ def decide(
     images, links, html_raws, embeds = _collect(tokens)
     for image in images:
         url = image["attrs"].get("url", "")
-        index = candidate_for(url)
+        by_reference = "ref" in image
+        expected_kind = "reference" if by_reference else "inline"
+        index = candidate_for(url, expected_kind)
         if index is None:
             mismatch(f"the parser sees an image {_unmark(url, base)!r} the scanner did not locate")
             continue
         candidate = candidates[index]
-        by_reference = "ref" in image
-        expected_kind = "reference" if by_reference else "inline"
         expected = escape_url(unescape_char(without_surrogates(_marked_raw(marked, candidate))))
         if candidate.kind != expected_kind or url != expected:
             mismatch(
@@ -201,16 +209,19 @@ def decide(
         )
 
     for link in links:
-        index = candidate_for(link["attrs"].get("url", ""))
+        index = candidate_for(link["attrs"].get("url", ""), "reference")
         if index is not None and candidates[index].kind == "reference":
             shared_with_link.add(index)
 
     for raw in html_raws:
         for value_start, value_end, _quote, _alt in scan_img_tags(raw, skip_comments=True):
             value = raw[value_start:value_end]
-            index = candidate_for(value)
+            index = candidate_for(value, "html")
             if index is None or candidates[index].kind != "html":
                 where = _unmark(value, base)
+                if index is not None and not where:
+                    # ``<img src=>`` was no tag: the marker of another candidate made one
+                    continue
                 mismatch(f"the parser sees an <img src={where!r}> the scanner did not locate")
                 continue
             confirmed.setdefault(index, candidates[index].alt)
@@ -218,11 +229,12 @@ def decide(
     for body in embeds:
         file_start, file_end, _alias = split_embed(body, 0, len(body))
         file_part = body[file_start:file_end]
-        index = candidate_for(file_part)
+        index = candidate_for(file_part, "embed")
         name = _unmark(file_part, base)
+        if not has_image_extension(name):
+            continue  # not an image, whichever candidate ends there
         if index is None:
-            if has_image_extension(name):
-                mismatch(f"the parser sees an embed {name!r} the scanner did not locate")
+            mismatch(f"the parser sees an embed {name!r} the scanner did not locate")
             continue
         if candidates[index].kind != "embed":
             mismatch(f"embed {name!r} is not where the scanner put it", candidates[index].start)

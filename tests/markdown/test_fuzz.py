@@ -72,6 +72,13 @@ FOUND = [
     pytest.param("![x <b c=d!](y.png) >](z.png)", [("inline", "y.png")], id="not-a-tag"),
     # the first "<img" is no tag (it is in a code span); the one inside its quoted "value" is
     pytest.param("`<img alt='` <img src=b.png> `'`", [("html", "b.png")], id="img-in-a-failed-tag"),
+    # a definition's destination and an <img src> end at one place, so their markers follow each
+    # other; the line is no definition, and the <img> is meant
+    pytest.param("[b]:<img src=x.png>_<", [("html", "x.png")], id="definition-or-img"),
+    # a marker at the end of an inline destination lands in an embed of a note: not an image
+    pytest.param("![](![[note |x]]", [], id="marker-in-a-note-embed"),
+    # "<img src=>" is no tag; the marker of the angle destination would make one
+    pytest.param("![a](<img src=> x", [], id="marker-makes-an-img-tag"),
 ]
 
 
