@@ -162,8 +162,7 @@ def decide(
     from mistune.helpers import unescape_char
     from mistune.util import escape_url
 
-    markers_re = re.compile(r"(?:" + re.escape(base) + r"[0-9]+)+$")
-    number_re = re.compile(re.escape(base) + r"([0-9]+)")
+    marker_re = re.compile(re.escape(base) + r"([0-9]+)$")
     confirmed: dict[int, str] = {}
     notes: list[tuple[str, int]] = []
     consistent = True
@@ -173,15 +172,16 @@ def decide(
         """The candidate whose marker ends ``value``. Candidates that end at one place have their
         markers there one after the other (``[b]: <img src=x>`` is a definition or an ``<img>``):
         the one of ``kind`` is meant, else the last."""
-        chain = markers_re.search(value)
-        if chain is None:
-            return None
-        found = [int(number) for number in number_re.findall(chain.group(0))]
-        found = [index for index in found if index < len(candidates)]
-        for index in reversed(found):
-            if candidates[index].kind == kind:
-                return index
-        return found[-1] if found else None
+        last: int | None = None
+        end = len(value)
+        while (match := marker_re.search(value, 0, end)) is not None:
+            index = int(match.group(1))
+            if index < len(candidates):
+                if candidates[index].kind == kind:
+                    return index
+                last = index if last is None else last
+            end = match.start()
+        return last
 
     def mismatch(message: str, pos: int = 0) -> None:
         nonlocal consistent
