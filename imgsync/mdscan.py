@@ -203,18 +203,20 @@ def _propose_inline(body: str) -> Iterator[Candidate]:
     openers = [match.start() for match in _IMAGE_OPEN_RE.finditer(body)]
     pairs = _bracket_pairs(body, openers)
     for start in openers:
-        close = pairs.get(start + 1)
-        if close is None or _is_escaped(body, start) or not body.startswith("(", close + 1):
+        if _is_escaped(body, start):
             continue
-        dest = _parse_destination(body, close + 2, block=False)
-        if dest is None:
-            continue
-        span_start, span_end, angle = dest
-        if not _marker_is_inert(body, span_end):
-            continue
-        yield Candidate(
-            "inline", span_start, span_end, span_end, alt=body[start + 2 : close], angle=angle
-        )
+        for close in pairs.get(start + 1, ()):
+            if not body.startswith("(", close + 1):
+                continue
+            dest = _parse_destination(body, close + 2, block=False)
+            if dest is None:
+                continue
+            span_start, span_end, angle = dest
+            if not _marker_is_inert(body, span_end):
+                continue
+            yield Candidate(
+                "inline", span_start, span_end, span_end, alt=body[start + 2 : close], angle=angle
+            )
 
 
 def _propose_definitions(body: str) -> Iterator[Candidate]:
@@ -295,18 +297,24 @@ def _is_escaped(text: str, pos: int) -> bool:
     return count % 2 == 1
 
 
-def _bracket_pairs(text: str, openers: list[int]) -> dict[int, int]:
-    """Where each ``[`` of the paragraphs holding ``openers`` is closed: its matching ``]``.
+def _bracket_pairs(text: str, openers: list[int]) -> dict[int, list[int]]:
+    """Where each ``[`` of the paragraphs holding ``openers`` may be closed: its matching ``]``,
+    or two of them when two readings of the paragraph differ.
 
-    One pass per paragraph. Escapes are skipped. Code spans, autolinks and raw HTML bind tighter
-    than brackets, so while a bracket is open they are skipped too (with no bracket open they cannot
-    hide one). Searches are bounded or cached, so that no input makes this worse than linear in
-    practice. Paragraphs without an image opener are not looked at.
+    Escapes are skipped. Code spans, autolinks and raw HTML bind tighter than brackets, so they are
+    skipped too; but a paragraph here runs from blank line to blank line, and a "code span" that
+    crosses the end of a heading, list item or table cell in it is none. So the first reading
+    skips them only while a bracket is open (a code span that starts before the image cannot then
+    run past it); if one it passed over with no bracket open holds a bracket, backtick, ``<`` or
+    escape (`` `![` ![a](x.png) ` ``: the first code span hides a ``[``), a second reading skips
+    them always. A candidate is proposed for each reading, and the parser decides. Searches are
+    bounded or cached, so that no input makes this worse than linear in practice. Paragraphs
+    without an image opener are not looked at.
     """
     blanks = [(match.start(), match.end()) for match in _BLANK_LINE_RE.finditer(text)]
     blank_starts = [start for start, _ in blanks]
     finder = _CachedFind(text)
-    pairs: dict[int, int] = {}
+    pairs: dict[int, list[int]] = {}
     done_until = -1
     for opener in openers:
         if opener < done_until:
@@ -314,45 +322,81 @@ def _bracket_pairs(text: str, openers: list[int]) -> dict[int, int]:
         index = bisect_right(blank_starts, opener)
         para_start = blanks[index - 1][1] if index > 0 else 0
         para_end = blank_starts[index] if index < len(blanks) else len(text)
-        _pair_brackets(text, para_start, para_end, finder, pairs)
+        if _pair_brackets(text, para_start, para_end, finder, pairs, always_skip=False):
+            _pair_brackets(text, para_start, para_end, finder, pairs, always_skip=True)
         done_until = para_end
     return pairs
 
 
 def _pair_brackets(
-    text: str, pos: int, limit: int, finder: _CachedFind, pairs: dict[int, int]
-) -> None:
+    text: str,
+    pos: int,
+    limit: int,
+    finder: _CachedFind,
+    pairs: dict[int, list[int]],
+    *,
+    always_skip: bool,
+) -> bool:
+    """One reading of a paragraph (see :func:`_bracket_pairs`), adding what it pairs to ``pairs``.
+
+    Returns True if a code span, autolink or raw HTML it did not skip holds a bracket, backtick,
+    ``<`` or escape (then skipping it could pair the brackets differently).
+    """
     stack: list[int] = []
     runs: dict[int, list[int]] | None = None
+    hides = False
     while True:
         match = _BRACKET_SCAN_RE.search(text, pos, limit)
         if match is None:
-            return
+            return hides
         start = match.start()
         char = text[start]
         pos = match.end()
         if char == "\\":
             pos = start + 2
-        elif char == "[":
-            stack.append(start)
-        elif char == "]":
-            if stack:
-                pairs[stack.pop()] = start
-        elif not stack:
             continue
-        elif char == "`":
+        if char == "[":
+            stack.append(start)
+            continue
+        if char == "]":
+            if stack:
+                closers = pairs.setdefault(stack.pop(), [])
+                if start not in closers:
+                    closers.append(start)
+            continue
+        skip = bool(stack) or always_skip
+        if not skip and (hides or (pos - start >= 3 and char == "`" and _starts_line(text, start))):
+            continue  # the answer is known, or a fence: it starts a code block, not a code span
+        if char == "`":
             if runs is None:
                 runs = {}
                 for run in _BACKTICKS_RE.finditer(text, start, limit):
                     runs.setdefault(run.end() - run.start(), []).append(run.start())
             # A run that starts after an escaped backtick is shorter than the run recorded there;
             # it can still open a code span (the closer is a whole run of its length), or none.
-            starts = runs.get(pos - start, [])
+            size = pos - start
+            starts = runs.get(size, [])
             later = bisect_right(starts, start)
-            if later < len(starts):
-                pos = starts[later] + (pos - start)
+            if later == len(starts):
+                continue  # no closer: the run is text
+            inside, end = pos, starts[later]
+            after = end + size
         else:
-            pos = _raw_html_end(text, start, limit, finder) or start + 1
+            after = _raw_html_end(text, start, limit, finder)
+            if after is None:
+                continue  # no tag: the "<" is text
+            inside, end = pos, after
+        if skip:
+            pos = after
+        elif _BRACKET_SCAN_RE.search(text, inside, end) is not None:
+            hides = True
+
+
+def _starts_line(text: str, pos: int) -> bool:
+    """True if only spaces, tabs and quote markers come before ``pos`` on its line."""
+    while pos > 0 and text[pos - 1] in _LINE_PREFIX_CHARS:
+        pos -= 1
+    return pos == 0 or text[pos - 1] == "\n"
 
 
 class _CachedFind:

@@ -167,6 +167,22 @@ CASES = [
         {"y.png": H + "y.png"},
         "![a `x \\```](https://img.example/y.png)",
     ),
+    Case(
+        # the first code span, before any bracket is open, hides a "[" from the image's "]"
+        "code-span-with-a-bracket-before-the-image",
+        "Type `![` to start an image: ![demo](demo.png), then `]`.",
+        [("inline", "demo.png")],
+        {"demo.png": H + "demo.png"},
+        "Type `![` to start an image: ![demo](https://img.example/demo.png), then `]`.",
+    ),
+    Case(
+        # the heading's backtick opens no code span that runs past the image on the next line
+        "backtick-in-a-heading-before-the-image",
+        "# Title `x\n![a](x.png) and `y`\n",
+        [("inline", "x.png")],
+        {"x.png": H + "x.png"},
+        "# Title `x\n![a](https://img.example/x.png) and `y`\n",
+    ),
     # an image inside a link: never the link's destination --------------------------------------
     Case(
         "image-in-link",
