@@ -206,7 +206,7 @@ def _print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bo
     failed = sum(1 for n in report.notes for i in n.images if i.status == FAILED)
     echo(
         f"{prefix}{totals['notes']} notes, {totals['changed']} changed; "
-        f"images: {words}, {failed} failed"
+        f"image links: {words}, {failed} failed"
     )
 
 

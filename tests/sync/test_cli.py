@@ -88,7 +88,7 @@ def test_sync_json_in_a_subprocess(
     }
     assert "missing.png" in done.stderr  # the human report goes to stderr
     assert done.stderr.splitlines()[-1] == (
-        "2 notes, 2 changed; images: 2 uploaded, 0 reused, 0 cached, 0 skipped, 1 failed"
+        "2 notes, 2 changed; image links: 2 uploaded, 0 reused, 0 cached, 0 skipped, 1 failed"
     )
     url = a["images"][0]["url"]
     assert (vault / "a.md").read_bytes() == f"![a]({url})\n".encode()
