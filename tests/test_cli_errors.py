@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -173,3 +174,20 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     proc = run(["no-such-command"], tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_debug_output_of_a_whole_run_holds_no_credential(tmp_path: Path) -> None:
+    """`imgsync -vv demo` runs client and emulator in one process, so every log line of both
+    reaches stderr: no token, no presigned URL signature may be among them."""
+    proc = run(["-vv", "demo", "--dir", str(tmp_path)], tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    output = proc.stdout + proc.stderr
+    assert "put_slice" in proc.stderr  # the debug log did cover the uploads
+    for credential_marker in ("X-Amz-Signature", "Bearer ", "accessToken", "clientSecret"):
+        assert credential_marker not in output
+    # A presigned URL is shown by its path at most, never with its query.
+    assert not re.search(r"/_s3/\S*\?", output)
+    token_file = tmp_path / "imgsync-demo" / ".imgsync-data" / "token.json"
+    stored = json.loads(token_file.read_text())["tokens"]
+    for entry in stored.values():
+        assert entry["accessToken"] not in output

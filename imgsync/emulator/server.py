@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import api_tree, api_upload
-from .api_upload import MAX_FILE_SIZE, PUT_PATH_PREFIX, S3Error
+from .api_upload import MAX_FILE_SIZE, PUT_PATH_PREFIX, SIGNATURE_PARAM, S3Error
 from .app import EmulatorApp
 from .blobs import CHUNK_SIZE, ShortBody
 from .control import CONTROL_PREFIX, answer_control
@@ -39,6 +40,8 @@ from .media import SNIFF_BYTES, content_type_for
 from .protocol import MESSAGES_BY_CODE, envelope
 
 logger = logging.getLogger(__name__)
+# A query string in a logged request line (up to the space before the HTTP version).
+_QUERY = re.compile(r"\?\S*")
 
 # API bodies are a few hundred bytes; anything near this is a client bug, not a request.
 MAX_API_BODY = 1024 * 1024
@@ -100,7 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
-        logger.debug("%s %s", self.address_string(), format % args)
+        # Query strings are dropped: a presigned URL's signature is a credential, and in-process
+        # (tests, `imgsync demo -vv`) these lines share a log with the client.
+        logger.debug("%s %s", self.address_string(), _QUERY.sub("?…", format % args))
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -290,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.command != "PUT":
                 raise S3Error(405, "MethodNotAllowed", f"{self.command} is not allowed here")
-            token = path[len(PUT_PATH_PREFIX) :]
+            token = query.get(SIGNATURE_PARAM, "")
             with app.state.lock:
                 target = api_upload.check_put(
                     app, token, self.headers, self.headers.get("Content-Length")

@@ -99,8 +99,8 @@ def test_a_reset_put_is_sent_again_from_the_start(control, api) -> None:
 def test_a_refused_put_is_an_api_error_without_the_url_query(control, api) -> None:
     data = image_bytes("short", 100)
     _, url = start_upload(api, data, "short.png")
-    path, _, query = url.partition("?")
-    tampered = path[:-1] + ("A" if path[-1] != "A" else "B") + ("?" + query if query else "")
+    # The credential of a presigned URL is its signature, at the end of the query: spoil it.
+    tampered = url[:-1] + ("A" if url[-1] != "A" else "B")
     with pytest.raises(ApiError) as err:
         api.put_slice(tampered, data, len(data))
     assert err.value.http_status and 400 <= err.value.http_status < 500
