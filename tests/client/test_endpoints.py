@@ -28,7 +28,8 @@ from imgsync.api import (
     UploadUrl,
 )
 
-from .conftest import header, image_bytes, md5, upload
+from ..support import md5, png_like
+from .conftest import header, upload
 
 API_PREFIXES = ("/api/v1/", "/upload/v1/")
 
@@ -40,7 +41,7 @@ def test_every_endpoint_sends_exactly_the_documented_fields(api, control) -> Non
             {
                 "fileID": "14802190",
                 "filename": "drive.png",
-                "content_b64": base64.b64encode(image_bytes("drive")).decode(),
+                "content_b64": base64.b64encode(png_like("drive")).decode(),
             }
         ]
     )
@@ -53,7 +54,7 @@ def test_every_endpoint_sends_exactly_the_documented_fields(api, control) -> Non
     folder_id = folders[0].dir_id
     other = api.mkdir("other", "")[0].dir_id
 
-    data = image_bytes("endpoint-test", 2500)  # 3 slices of 1024
+    data = png_like("endpoint-test", 2500)  # 3 slices of 1024
     created = api.create(folder_id, "a.png", md5(data), len(data))
     assert isinstance(created, CreateResult)
     assert not created.reuse and created.preupload_id and created.slice_size == 1024
@@ -207,7 +208,7 @@ def test_every_endpoint_sends_exactly_the_documented_fields(api, control) -> Non
 def test_iter_files_pages_through_a_folder(api, control) -> None:
     folder = api.mkdir("many", "")[0].dir_id
     for i in range(5):
-        data = image_bytes(f"page-{i}", 64)
+        data = png_like(f"page-{i}", 64)
         created = api.create(folder, f"{i}.png", md5(data), len(data))
         url = api.get_upload_url(created.preupload_id, 1)
         api.put_slice(url.presigned_url, data, len(data))
@@ -220,7 +221,7 @@ def test_iter_files_pages_through_a_folder(api, control) -> None:
 
 
 def test_review_rejection_is_visible(api, control) -> None:
-    data = image_bytes("rejected", 100)
+    data = png_like("rejected", 100)
     control.review(md5(data), 150)
     created = api.create("", "bad.png", md5(data), len(data))
     url = api.get_upload_url(created.preupload_id, 1)
@@ -235,7 +236,7 @@ def test_copy_failures_come_back_typed(api, control) -> None:
             {
                 "fileID": "100",
                 "filename": "ok.png",
-                "content_b64": base64.b64encode(image_bytes("ok")).decode(),
+                "content_b64": base64.b64encode(png_like("ok")).decode(),
             },
             {
                 "fileID": "101",
@@ -259,7 +260,7 @@ def test_copy_failures_come_back_typed(api, control) -> None:
 
 
 def test_offline_download_runs_to_done(api, control) -> None:
-    data = image_bytes("offline-source", 1500)
+    data = png_like("offline-source", 1500)
     source = upload(api, "", "source.png", data)
     url = api.detail(source).download_url
     folder = api.mkdir("mirror", "")[0].dir_id

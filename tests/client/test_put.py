@@ -12,7 +12,8 @@ from imgsync.api import Api
 from imgsync.errors import ApiError
 from imgsync.http import STREAM_CHUNK
 
-from .conftest import header, image_bytes, make_settings, md5
+from ..support import md5, png_like, settings_for
+from .conftest import header
 
 
 def start_upload(api: Api, data: bytes, name: str) -> tuple[str, str]:
@@ -21,7 +22,7 @@ def start_upload(api: Api, data: bytes, name: str) -> tuple[str, str]:
 
 
 def test_emulator_refuses_a_put_with_authorization(api, control) -> None:
-    data = image_bytes("refused", 300)
+    data = png_like("refused", 300)
     _, url = start_upload(api, data, "r.png")
     raw = requests.put(url, data=data, headers={"Authorization": "Bearer x"}, timeout=5)
     assert raw.status_code != 200
@@ -34,8 +35,8 @@ def test_put_never_carries_session_or_netrc_credentials(control, tmp_path, monke
     session = requests.Session()
     session.headers["Authorization"] = "Bearer session-level-leak"
     session.headers["Platform"] = "open_platform"
-    with Api.from_settings(make_settings(control.base_url, tmp_path), session=session) as api:
-        data = image_bytes("netrc", 700)
+    with Api.from_settings(settings_for(control.base_url, tmp_path), session=session) as api:
+        data = png_like("netrc", 700)
         preupload_id, url = start_upload(api, data, "n.png")
         api.put_slice(url, data, len(data))
         assert api.upload_complete(preupload_id).file_id
@@ -63,7 +64,7 @@ class SpyFile(io.BytesIO):
 
 def test_put_streams_a_file_with_exact_length(control, api) -> None:
     prefix = b"HEADER--"
-    data = image_bytes("stream", 3 * STREAM_CHUNK + 123)
+    data = png_like("stream", 3 * STREAM_CHUNK + 123)
     spy = SpyFile(prefix + data + b"--TRAILER")
     spy.seek(len(prefix))
     preupload_id, url = start_upload(api, data, "s.png")
@@ -78,7 +79,7 @@ def test_put_streams_a_file_with_exact_length(control, api) -> None:
 
 def test_a_reset_put_is_sent_again_from_the_start(control, api) -> None:
     control.faults([{"match": "", "method": "PUT", "nth": 1, "times": 2, "action": "reset"}])
-    data = image_bytes("again", 5000)
+    data = png_like("again", 5000)
     opened: list[int] = []
 
     def fresh() -> io.BytesIO:
@@ -97,7 +98,7 @@ def test_a_reset_put_is_sent_again_from_the_start(control, api) -> None:
 
 
 def test_a_refused_put_is_an_api_error_without_the_url_query(control, api) -> None:
-    data = image_bytes("short", 100)
+    data = png_like("short", 100)
     _, url = start_upload(api, data, "short.png")
     # The credential of a presigned URL is its signature, at the end of the query: spoil it.
     tampered = url[:-1] + ("A" if url[-1] != "A" else "B")

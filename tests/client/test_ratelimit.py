@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imgsync.api import Api
 
-from .conftest import UNLIMITED, make_settings
+from ..support import UNLIMITED, settings_for
 
 DETAIL_QPS = 5
 CALLS = 8
@@ -13,7 +13,7 @@ CALLS = 8
 def test_client_spacing_keeps_under_the_service_limit(control, tmp_path, api) -> None:
     file_id = api.mkdir("x", "")[0].dir_id
     control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
-    settings = make_settings(
+    settings = settings_for(
         control.base_url, tmp_path / "limited", qps={**UNLIMITED, "detail": DETAIL_QPS}
     )
     with Api.from_settings(settings) as limited:
@@ -29,7 +29,7 @@ def test_client_spacing_keeps_under_the_service_limit(control, tmp_path, api) ->
 
 def test_without_the_limiter_the_service_answers_429_and_the_loop_copes(control, tmp_path) -> None:
     # Backoff long enough to outlast the service's one-second window, short enough for a test.
-    settings = make_settings(control.base_url, tmp_path, backoff_initial=0.1, backoff_max=0.5)
+    settings = settings_for(control.base_url, tmp_path, backoff_initial=0.1, backoff_max=0.5)
     with Api.from_settings(settings) as api:
         file_id = api.mkdir("y", "")[0].dir_id
         control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
@@ -44,7 +44,7 @@ def test_every_api_of_one_process_shares_one_limiter(control, tmp_path, api) -> 
     not each take the whole allowance."""
     file_id = api.mkdir("z", "")[0].dir_id
     control.config(qps={"/api/v1/oss/file/detail": DETAIL_QPS})
-    settings = make_settings(
+    settings = settings_for(
         control.base_url, tmp_path / "shared", qps={**UNLIMITED, "detail": DETAIL_QPS}
     )
     with Api.from_settings(settings) as first, Api.from_settings(settings) as second:

@@ -20,7 +20,8 @@ from imgsync.errors import (
     StillVerifying,
 )
 
-from .conftest import CLIENT_SECRET, image_bytes, make_settings, md5, upload
+from ..support import CLIENT_SECRET, md5, png_like, settings_for
+from .conftest import upload
 
 DETAIL = "/api/v1/oss/file/detail"
 LIST = "/api/v1/oss/file/list"
@@ -34,7 +35,7 @@ def scripted_run(api: Api, tag: str) -> list[str]:
     target = api.mkdir(f"target-{tag}", "")[0].dir_id
     ids = []
     for i in range(4):
-        data = image_bytes(f"{tag}-{i}", 3000)
+        data = png_like(f"{tag}-{i}", 3000)
         ids.append(upload(api, folder, f"{tag}-{i}.png", data))
     assert sorted(f.filename for f in api.iter_files(folder)) == [
         f"{tag}-{i}.png" for i in range(4)
@@ -52,7 +53,7 @@ def test_random_faults_on_30_percent_of_requests_do_not_stop_a_run(control, tmp_
     control.faults(
         random={"seed": 20250301, "rate": 0.3, "actions": ["http:500", "code:429", "reset"]}
     )
-    settings = make_settings(control.base_url, tmp_path, max_attempts=12)
+    settings = settings_for(control.base_url, tmp_path, max_attempts=12)
     with Api.from_settings(settings) as api:
         ids = scripted_run(api, "chaos")
     log = control.requests()
@@ -60,7 +61,7 @@ def test_random_faults_on_30_percent_of_requests_do_not_stop_a_run(control, tmp_
     assert len(faulted) >= 10, "the fault plan did not bite; the test proves nothing"
     # every file that should exist exists exactly once
     control.faults()
-    names = [f["filename"] for f in control.files()]
+    names = [f["filename"] for f in control.state()]
     for i in (0, 1, 2):
         assert names.count(f"chaos-{i}.png") == 1
     assert "chaos-3.png" not in names
@@ -92,17 +93,17 @@ def test_a_second_401_right_after_a_refresh_is_fatal(control, settings) -> None:
 
 def test_apply_then_reset_on_complete_leaves_exactly_one_object(control, api) -> None:
     control.faults([{"match": COMPLETE, "nth": 1, "times": 1, "action": "apply-then-reset"}])
-    data = image_bytes("applied", 4000)
+    data = png_like("applied", 4000)
     file_id = upload(api, "", "applied.png", data)
     assert [r["fault"] for r in control.requests(COMPLETE)][0] == "apply-then-reset"
     assert len(control.requests(COMPLETE)) == 2
-    same = [f for f in control.files() if f.get("etag") == md5(data)]
+    same = [f for f in control.state() if f.get("etag") == md5(data)]
     assert len(same) == 1 and same[0]["fileId"] == file_id
 
 
 def test_still_verifying_is_raised_not_retried(control, api) -> None:
     control.faults([{"match": COMPLETE, "nth": 1, "times": 1, "action": "code:20103"}])
-    data = image_bytes("verify", 500)
+    data = png_like("verify", 500)
     created = api.create("", "v.png", md5(data), len(data))
     url = api.get_upload_url(created.preupload_id, 1)
     api.put_slice(url.presigned_url, data, len(data))
@@ -114,7 +115,7 @@ def test_still_verifying_is_raised_not_retried(control, api) -> None:
 
 
 def test_persistent_5xx_becomes_server_error_after_the_budget(control, api, settings) -> None:
-    file_id = upload(api, "", "x.png", image_bytes("x", 10))
+    file_id = upload(api, "", "x.png", png_like("x", 10))
     control.faults([{"match": DETAIL, "times": 100, "action": "http:502"}])
     with pytest.raises(ServerError) as err:
         api.detail(file_id)
@@ -143,7 +144,7 @@ def test_business_errors_are_not_retried(control, api) -> None:
 
 
 def test_a_slow_answer_times_out_and_is_retried(control, tmp_path) -> None:
-    settings = make_settings(control.base_url, tmp_path, read_timeout=0.3)
+    settings = settings_for(control.base_url, tmp_path, read_timeout=0.3)
     control.faults([{"match": LIST, "nth": 1, "times": 1, "action": "delay:1.5"}])
     with Api.from_settings(settings) as api:
         api.list_files()
@@ -155,7 +156,7 @@ def test_unreachable_host_is_a_network_error_naming_the_host(tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sleeps: list[float] = []
-    settings = make_settings(f"http://127.0.0.1:{port}", tmp_path)
+    settings = settings_for(f"http://127.0.0.1:{port}", tmp_path)
     with Api.from_settings(settings, sleep=sleeps.append) as api, pytest.raises(NetworkError) as e:
         api.list_files()
     assert f"127.0.0.1:{port}" in str(e.value) and "refused" in str(e.value)
@@ -165,7 +166,7 @@ def test_unreachable_host_is_a_network_error_naming_the_host(tmp_path) -> None:
 
 
 def test_wrong_credentials_are_an_auth_error_with_trace(control, tmp_path) -> None:
-    settings = make_settings(control.base_url, tmp_path, client_secret="wrong")
+    settings = settings_for(control.base_url, tmp_path, client_secret="wrong")
     with Api.from_settings(settings) as api, pytest.raises(AuthError) as err:
         api.list_files()
     assert err.value.exit_code == EXIT_AUTH

@@ -12,7 +12,7 @@ from imgsync.api import Api
 from imgsync.auth import TokenStore
 from imgsync.errors import ImgsyncError
 
-from .conftest import CLIENT_SECRET, image_bytes, make_settings, md5
+from ..support import CLIENT_SECRET, md5, png_like, settings_for
 
 LIST = "/api/v1/oss/file/list"
 
@@ -30,13 +30,13 @@ def test_no_secret_in_any_log_or_output(control, tmp_path, caplog, capfd) -> Non
             {"match": "get_upload_url", "nth": 1, "times": 1, "action": "code:429"},
         ]
     )
-    settings = make_settings(control.base_url, tmp_path)
+    settings = settings_for(control.base_url, tmp_path)
     with Api.from_settings(settings) as api:
         api.list_files()
         tokens.add(api.tokens.token())
         api.list_files()  # 401 → refresh
         tokens.add(api.tokens.token())
-        data = image_bytes("secret-test", 900)
+        data = png_like("secret-test", 900)
         created = api.create("", "s.png", md5(data), len(data))
         url = api.get_upload_url(created.preupload_id, 1)
         if "?" in url.presigned_url:
@@ -56,7 +56,7 @@ def test_no_secret_in_any_log_or_output(control, tmp_path, caplog, capfd) -> Non
                 errors.append(str(exc))
                 logging.getLogger("test").exception("failed")
     with Api.from_settings(
-        make_settings(control.base_url, tmp_path / "b", client_secret="wrong-" + CLIENT_SECRET)
+        settings_for(control.base_url, tmp_path / "b", client_secret="wrong-" + CLIENT_SECRET)
     ) as bad:
         with pytest.raises(ImgsyncError) as err:
             bad.list_files()
@@ -64,7 +64,7 @@ def test_no_secret_in_any_log_or_output(control, tmp_path, caplog, capfd) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with Api.from_settings(make_settings(f"http://127.0.0.1:{port}", tmp_path / "c")) as down:
+    with Api.from_settings(settings_for(f"http://127.0.0.1:{port}", tmp_path / "c")) as down:
         with pytest.raises(ImgsyncError) as err:
             down.list_files()
         errors.append(str(err.value))

@@ -15,7 +15,7 @@ from imgsync.api import Api
 from imgsync.auth import TokenStore, login, store_key
 from imgsync.errors import AuthError, ConfigError
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, make_settings
+from ..support import CLIENT_ID, CLIENT_SECRET, settings_for
 
 LIST = "/api/v1/oss/file/list"
 
@@ -61,7 +61,7 @@ def test_tokens_are_kept_per_service_and_account(control, settings, tmp_path) ->
     store = TokenStore(settings.data_dir)
     # the same emulator under another spelling of its URL is another key: a token is only ever
     # sent where it was issued
-    other = make_settings(control.base_url.replace("127.0.0.1", "localhost"), settings.data_dir)
+    other = settings_for(control.base_url.replace("127.0.0.1", "localhost"), settings.data_dir)
     with Api.from_settings(other) as api:
         api.list_files(limit=1)
     assert control.token_requests() == 2
@@ -101,7 +101,7 @@ def test_login_replaces_a_revoked_stored_token(control, settings) -> None:
 
 def test_login_with_a_pasted_token(control, settings, tmp_path) -> None:
     token = login(settings)
-    pasted = make_settings(
+    pasted = settings_for(
         control.base_url,
         tmp_path / "other",
         client_id="",
@@ -110,7 +110,7 @@ def test_login_with_a_pasted_token(control, settings, tmp_path) -> None:
     )
     assert login(pasted).access_token == token.access_token
     assert not (tmp_path / "other" / "token.json").exists()  # pasted tokens are not stored
-    bad = make_settings(
+    bad = settings_for(
         control.base_url,
         tmp_path / "other",
         client_id="",
@@ -123,16 +123,16 @@ def test_login_with_a_pasted_token(control, settings, tmp_path) -> None:
 
 
 def test_login_needs_credentials(tmp_path) -> None:
-    settings = make_settings("http://127.0.0.1:9", tmp_path, client_id="", client_secret="")
+    settings = settings_for("http://127.0.0.1:9", tmp_path, client_id="", client_secret="")
     with pytest.raises(ConfigError, match="client_id"):
         login(settings)
-    only_id = make_settings("http://127.0.0.1:9", tmp_path, client_secret="")
+    only_id = settings_for("http://127.0.0.1:9", tmp_path, client_secret="")
     with pytest.raises(ConfigError, match="client_secret"):
         login(only_id)
 
 
 def test_login_with_wrong_secret(control, tmp_path) -> None:
-    settings = make_settings(control.base_url, tmp_path, client_secret="nope")
+    settings = settings_for(control.base_url, tmp_path, client_secret="nope")
     with pytest.raises(AuthError) as err:
         login(settings)
     assert err.value.trace_id

@@ -1,0 +1,1 @@
+"""imgsync's tests. A package, so every folder can share ``tests/support.py``."""

@@ -1,0 +1,280 @@
+"""What the test folders share: credentials, image bytes, "old" files, the emulator's control
+plane, and settings pointed at the emulator.
+
+Nothing here imports the imgsync client (``imgsync.api``, ``imgsync.http``, ``imgsync.auth``):
+only ``imgsync.config`` for the settings builders, so the emulator's own tests may use the plain
+helpers and still test the emulator from the reference alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
+
+# The account of the shared emulator (tests/conftest.py). The secret is distinctive, so a test can
+# search every captured output for it.
+CLIENT_ID = "imgsync-tests"
+CLIENT_SECRET = "imgsync-tests-secret-7b1e0c9d-never-print-me"
+
+CREATE_PATH = "/upload/v1/oss/file/create"
+COMPLETE_PATH = "/upload/v1/oss/file/upload_complete"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+# ------------------------------------------------------------------------------------ image bytes
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KINDS = ("png", "jpeg", "gif", "webp", "svg")
+EXT = {"png": ".png", "jpeg": ".jpg", "gif": ".gif", "webp": ".webp", "svg": ".svg"}
+
+
+def png_like(tag: str, size: int = 2048) -> bytes:
+    """Exactly ``size`` bytes, distinct per tag, that a server sniffing the first bytes takes for a
+    PNG (the signature, then filler)."""
+    seed = hashlib.sha256(tag.encode()).digest()
+    return (PNG_SIGNATURE + seed * (size // len(seed) + 1))[:size]
+
+
+def filler(tag: str, size: int) -> bytes:
+    """``size`` bytes, distinct per tag, cheap to make even for megabytes."""
+    seed = hashlib.sha256(tag.encode()).digest() * 32  # 1 KiB block
+    block = (seed * (1 + (1 << 20) // len(seed)))[: 1 << 20]
+    head = tag.encode()[:64].ljust(64, b".")
+    body = head + block * (size // len(block) + 1)
+    return body[:size]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def image_bytes(kind: str, tag: str, size: int = 2048) -> bytes:
+    """An image of ``kind`` (right leading bytes), padded with tag-unique bytes to ``size``."""
+    if kind == "png":
+        head = PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+    elif kind == "jpeg":
+        head = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    elif kind == "gif":
+        head = b"GIF89a\x01\x00\x01\x00\x00\x00\x00"
+    elif kind == "webp":
+        head = b"RIFF" + struct.pack("<I", max(size - 8, 4)) + b"WEBPVP8 "
+    elif kind == "svg":
+        head = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><!-- '
+        tail = b" --></svg>\n"
+        pad = filler(tag, max(0, size - len(head) - len(tail))).hex().encode()
+        return (head + pad[: max(0, size - len(head) - len(tail))] + tail)[: max(size, len(head))]
+    else:
+        raise ValueError(kind)
+    return head + filler(tag, max(0, size - len(head)))
+
+
+def png_bytes(tag: str) -> bytes:
+    """A valid 1x1 PNG, distinct per tag (the tag goes into a tEXt chunk)."""
+    raw = b"\x00\xff\x00\x00"  # filter byte + one red pixel
+    return (
+        PNG_SIGNATURE
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + _png_chunk(b"tEXt", b"imgsync\x00" + tag.encode())
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+# -------------------------------------------------------------------------------------- old files
+
+# An mtime this far in the past makes the cache trust stat stamps at once (it distrusts a stamp
+# recorded within 2 s of the file's mtime: such a stamp is 'racy' and the file is re-hashed).
+OLD_S = 60.0
+
+
+def backdate(path: Path, seconds: float = OLD_S, *, follow: bool = True) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then), follow_symlinks=follow)
+
+
+def write_file(path: Path, data: bytes, *, old: bool = True) -> bytes:
+    """Write ``data`` (parents made); ``old`` backdates the mtime by ``OLD_S``. Returns ``data``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if old:
+        backdate(path)
+    return data
+
+
+def write_image(path: Path, kind: str, tag: str, size: int = 2048, *, old: bool = True) -> bytes:
+    """Write ``image_bytes(kind, tag, size)``."""
+    return write_file(path, image_bytes(kind, tag, size), old=old)
+
+
+def write_png(path: Path, tag: str | None = None, *, old: bool = True) -> bytes:
+    """Write ``png_bytes`` of the tag, by default the file's name."""
+    return write_file(path, png_bytes(tag or path.name), old=old)
+
+
+def write_note(path: Path, content: str | bytes, *, old: bool = True) -> bytes:
+    data = content.encode() if isinstance(content, str) else content
+    return write_file(path, data, old=old)
+
+
+# ---------------------------------------------------------------------------------- control plane
+
+
+class Control:
+    """The emulator's control plane (docs/contract.md, "The emulator")."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = requests.Session()
+        self.http.trust_env = False  # never via a proxy from the environment
+
+    def _post(self, what: str, body: Any) -> Any:
+        resp = self.http.post(f"{self.base_url}/_emulator/{what}", json=body, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.json() if resp.content else None
+
+    def reset(self) -> None:
+        self._post("reset", {})
+
+    def faults(self, rules: list[dict[str, Any]] | None = None, random: Any = None) -> None:
+        body: dict[str, Any] = {"rules": rules or []}
+        if random is not None:
+            body["random"] = random
+        self._post("faults", body)
+
+    def config(self, **changes: Any) -> None:
+        self._post("config", changes)
+
+    def review(self, etag: str, status: int) -> None:
+        self._post("review", {"etag": etag, "status": status})
+
+    def drive(self, files: list[dict[str, Any]]) -> None:
+        self._post("drive", {"files": files})
+
+    def requests(self, path_part: str = "", method: str | None = None) -> list[dict[str, Any]]:
+        """The request log: entries whose path contains ``path_part`` (and of ``method``)."""
+        resp = self.http.get(f"{self.base_url}/_emulator/requests", timeout=30)
+        assert resp.status_code == 200
+        return [
+            r
+            for r in resp.json()["requests"]
+            if path_part in r["path"] and (method is None or r["method"] == method)
+        ]
+
+    def puts(self) -> list[dict[str, Any]]:
+        return self.requests(method="PUT")
+
+    def token_requests(self) -> int:
+        """How many access_token requests were answered."""
+        return len([r for r in self.requests("/api/v1/access_token") if r["status"] is not None])
+
+    def created_md5s(self) -> list[str]:
+        """The etag of every create request, in order."""
+        return [r["json"]["etag"] for r in self.requests(CREATE_PATH)]
+
+    def state(self) -> list[dict[str, Any]]:
+        """Every folder and file on the image bed."""
+        resp = self.http.get(f"{self.base_url}/_emulator/state", timeout=30)
+        assert resp.status_code == 200
+        return resp.json()["files"]
+
+    def images(self) -> list[dict[str, Any]]:
+        """Every file (not folder) on the image bed."""
+        return [f for f in self.state() if f.get("type") == 0]
+
+    def fetch(self, url: str) -> bytes:
+        resp = self.http.get(url, timeout=60)
+        assert resp.status_code == 200, (url, resp.status_code)
+        return resp.content
+
+
+# --------------------------------------------------------------------------------------- settings
+
+UNLIMITED = {key: 0.0 for key in DEFAULT_QPS}
+
+# Tests must not wait on real backoff: a few milliseconds keep the loop's shape, not its patience.
+FAST_NETWORK = NetworkSettings(
+    connect_timeout=2.0,
+    read_timeout=5.0,
+    max_attempts=6,
+    backoff_initial=0.01,
+    backoff_max=0.05,
+    qps=UNLIMITED,
+)
+
+
+def settings_for(base_url: str, data_dir: Path, **changes: Any) -> Settings:
+    """Settings built in code: the test account, fast backoff, no client-side rate limit.
+
+    ``changes`` may hold account fields (``client_secret=...``) or network fields.
+    """
+    account_fields = {f.name for f in dataclasses.fields(AccountSettings)}
+    account = AccountSettings(
+        **{
+            "base_url": base_url,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            **{k: v for k, v in changes.items() if k in account_fields},
+        }
+    )
+    network = dataclasses.replace(
+        FAST_NETWORK, **{k: v for k, v in changes.items() if k not in account_fields}
+    )
+    return Settings(account=account, network=network, data_dir=data_dir)
+
+
+def write_config(
+    path: Path,
+    base_url: str,
+    *,
+    upload: Mapping[str, Any] | None = None,
+    network: Mapping[str, Any] | None = None,
+    qps: Mapping[str, float] | None = None,
+    account: Mapping[str, Any] | None = None,
+) -> Path:
+    """A TOML config: the test account, tiny backoff, no client-side rate limit unless given."""
+    acc = {"base_url": base_url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    acc.update(account or {})
+    net = {
+        "connect_timeout": 5.0,
+        "read_timeout": 30.0,
+        "max_attempts": 8,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.05,
+    }
+    net.update(network or {})
+    rates = {key: 0 for key in DEFAULT_QPS}
+    rates.update(qps or {})
+    lines = ["[account]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in acc.items()]
+    lines += ["", "[network]"] + [f"{k} = {json.dumps(v)}" for k, v in net.items()]
+    lines += ["", "[network.qps]"] + [f"{k} = {json.dumps(v)}" for k, v in rates.items()]
+    lines += ["", "[upload]"] + [f"{k} = {json.dumps(v)}" for k, v in (upload or {}).items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
