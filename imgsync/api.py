@@ -290,6 +290,17 @@ def _shape(endpoint: str, trace_id: str) -> Iterator[None]:
         ) from None
 
 
+def _file_id(value: Any) -> str:
+    """A fileID as text; absent, empty and 0 (a number or "0") mean no file yet.
+
+    The reference types fileIDs as strings, but the offline callback's example sends ``100`` and
+    the cloud-drive flow answers 0 until a file exists ("fileID不为0时，上传完成").
+    """
+    if value is None or value == "" or value == 0 or value == "0":
+        return ""
+    return str(value)
+
+
 def _timestamp(value: int | float | datetime | None) -> int | None:
     if value is None:
         return None
@@ -508,28 +519,36 @@ class Api:
         Code 20103 (still verifying) is raised as :class:`~imgsync.errors.StillVerifying`, not
         retried here: the caller treats it like ``async: true``. Completing a preuploadID twice
         leaves one file.
+
+        Read leniently, as public clients of the real service do: a missing ``async`` (the
+        cloud-drive v2 completion has none) or ``completed`` is false, ``data: null`` is "not
+        done", and a fileID of 0 is no file (the reference: "fileID不为0时，上传完成").
         """
         env = self._post(
             "upload_complete", "/upload/v1/oss/file/upload_complete", {"preuploadID": preupload_id}
         )
         with _shape("upload_complete", env.trace_id):
-            data = env.data
+            data = env.data or {}
             return CompleteResult(
-                is_async=bool(data["async"]),
+                is_async=bool(data.get("async")),
                 completed=bool(data.get("completed")),
-                file_id=str(data.get("fileID") or ""),
+                file_id=_file_id(data.get("fileID")),
             )
 
     def upload_async_result(self, preupload_id: str) -> AsyncResult:
-        """POST /upload/v1/oss/file/upload_async_result ``{preuploadID}``; poll ≥ 1 s apart."""
+        """POST /upload/v1/oss/file/upload_async_result ``{preuploadID}``; poll ≥ 1 s apart.
+
+        An answer without ``completed`` (or with ``data: null``) is "not yet"; code 20103 is
+        raised as :class:`~imgsync.errors.StillVerifying`, also "not yet".
+        """
         env = self._post(
             "upload_async_result",
             "/upload/v1/oss/file/upload_async_result",
             {"preuploadID": preupload_id},
         )
         with _shape("upload_async_result", env.trace_id):
-            data = env.data
-            return AsyncResult(bool(data["completed"]), str(data.get("fileID") or ""))
+            data = env.data or {}
+            return AsyncResult(bool(data.get("completed")), _file_id(data.get("fileID")))
 
     # ---- browse --------------------------------------------------------------------------------
 

@@ -198,11 +198,42 @@ def test_get_upload_url_without_is_multipart(stub: StubService, api: Api) -> Non
 # upload_complete, upload_async_result
 
 
+def test_complete_without_async_field(stub: StubService, api: Api) -> None:
+    # The cloud-drive v2 completion answers {completed, fileID} with no "async" (OpenList's
+    # 123_open driver models it so); public image-bed clients read it as data.get("async", False).
+    stub.script(COMPLETE, envelope({"completed": True, "fileID": "f-done"}))
+    done = api.upload_complete("pre")
+    assert (done.is_async, done.completed, done.file_id) == (False, True, "f-done")
+
+
+@pytest.mark.parametrize("file_id", [0, "0", None, ""])
+def test_complete_file_id_zero_means_none(stub: StubService, api: Api, file_id: Any) -> None:
+    # The reference's flow: "若接口返回的async为false且fileID不为0时，上传完成": 0 is no file yet.
+    stub.script(COMPLETE, envelope({"async": False, "completed": True, "fileID": file_id}))
+    assert api.upload_complete("pre").file_id == ""
+
+
+def test_complete_with_null_data_is_not_done(stub: StubService, api: Api) -> None:
+    stub.script(COMPLETE, envelope(None))
+    done = api.upload_complete("pre")
+    assert (done.is_async, done.completed, done.file_id) == (False, False, "")
+
+
 def test_async_result_20103_is_still_verifying(stub: StubService, api: Api) -> None:
     # api-facts [seen] has 20103 from upload_complete; OpenList retries 20103 from any endpoint.
     stub.script(ASYNC_RESULT, envelope(None, 20103, "文件正在校验中,请间隔1秒后再试"))
     with pytest.raises(StillVerifying):
         api.upload_async_result("pre")
+
+
+@pytest.mark.parametrize("data", [None, {}, {"fileID": ""}])
+def test_async_result_without_completed_is_not_yet(
+    stub: StubService, api: Api, data: dict[str, Any] | None
+) -> None:
+    # Public clients read data.get("completed", False); Go clients decode a missing bool as false.
+    stub.script(ASYNC_RESULT, envelope(data))
+    result = api.upload_async_result("pre")
+    assert (result.completed, result.file_id) == (False, "")
 
 
 def test_async_result_numeric_file_id(stub: StubService, api: Api) -> None:

@@ -199,6 +199,39 @@ def test_completed_without_file_id_nowhere_to_be_found_fails_clearly(
     assert uploader.cache.get_object(hashlib.md5(data).hexdigest(), len(data)) is None
 
 
+def test_complete_answer_without_async_field(
+    proxy: RewritingProxy, uploader: Uploader, emulator: Emulator, tmp_path: Path
+) -> None:
+    # The cloud-drive v2 completion has no "async" (OpenList's 123_open driver); public clients
+    # read it as data.get("async", False).
+    def drop_async(body: dict[str, Any]) -> dict[str, Any]:
+        data = data_of(body)
+        data.pop("async", None)
+        return {**body, "data": data}
+
+    proxy.rewrites[COMPLETE] = drop_async
+    data = write_png(tmp_path / "c.png", "no-async")
+    result = uploader.upload_path(tmp_path / "c.png")
+    assert result.ok, result.error
+    assert result.file_id == on_bed(emulator, hashlib.md5(data).hexdigest())[0]["fileId"]
+
+
+def test_async_result_without_completed_keeps_polling(
+    proxy: RewritingProxy, uploader: Uploader, emulator: Emulator, tmp_path: Path
+) -> None:
+    # Public clients read data.get("completed", False): an answer without it is "not yet".
+    requests.post(f"{emulator.base_url}/_emulator/config", json={"async_polls": 2}, timeout=10)
+
+    def drop_not_completed(body: dict[str, Any]) -> dict[str, Any]:
+        return body if data_of(body).get("completed") else {**body, "data": None}
+
+    proxy.rewrites[ASYNC_RESULT] = drop_not_completed
+    write_png(tmp_path / "d.png", "async-no-completed")
+    result = uploader.upload_path(tmp_path / "d.png")
+    assert result.ok, result.error
+    assert proxy.counts[ASYNC_RESULT] == 3
+
+
 # --------------------------------------------------------------------------------------------------
 # Instant upload, folders, detail
 
