@@ -385,11 +385,17 @@ class Transfer:
         1 s"), then, if it answered ``async``, ``upload_async_result`` until ``completed`` (20103
         there is "not yet" too). Every call waits >= 1 s after the previous answer; the whole
         wait is bounded by ``upload.poll_deadline``.
+
+        Only a fileID is a result ("fileID不为0时，上传完成"): an answer that says ``completed``
+        but names no file hands out no link. The file is then looked for in its folder by name
+        at once (and again at the deadline), and the polling goes on meanwhile.
         """
         deadline_s = self.settings.upload.poll_deadline
         deadline = self._clock() + deadline_s
         completing = True  # still asking upload_complete; False once it answered async
         calls = 0
+        completed_unnamed = False  # the service said "completed" without a fileID
+        looked_up = False  # the folder was searched for it already (once is enough before the end)
         last = self._clock()  # when the previous answer arrived
         while True:
             if calls:
@@ -397,18 +403,19 @@ class Transfer:
                 if self._clock() > deadline:
                     break
             calls += 1
+            finished = False
             try:
                 if completing:
                     done = self._api().upload_complete(preupload_id)
                     if done.file_id and (done.completed or not done.is_async):
                         return done.file_id
                     completing = not done.is_async
+                    finished = done.completed
                 else:
                     result = self._api().upload_async_result(preupload_id)
-                    if result.completed:
-                        if result.file_id:
-                            return result.file_id
-                        break  # completed without a file: look for it by name below
+                    if result.completed and result.file_id:
+                        return result.file_id
+                    finished = result.completed
             except StillVerifying:
                 pass
             except ApiError as exc:
@@ -420,10 +427,24 @@ class Transfer:
                 if found is not None:
                     return found
                 raise
+            if finished:
+                completed_unnamed = True
+                if not looked_up:
+                    looked_up = True
+                    log.info("%s: completed without a fileID; looking it up by name", filename)
+                    found = self._find_uploaded(folder_id, filename, content)
+                    if found is not None:
+                        return found
             last = self._clock()
         found = self._find_uploaded(folder_id, filename, content)
         if found is not None:
             return found
+        if completed_unnamed:
+            raise ItemError(
+                f"the service did not confirm the upload within {deadline_s:g} s ({calls} calls):"
+                f" it reported it completed but named no file, and {filename} is not in its"
+                " folder; run again later: the finished upload will be found, not repeated"
+            )
         raise ItemError(
             f"the service did not confirm the upload within {deadline_s:g} s ({calls} calls);"
             " run again later: the finished upload will be found, not repeated"

@@ -184,6 +184,23 @@ def data_of(body: dict[str, Any]) -> dict[str, Any]:
 # Completion
 
 
+def test_completed_without_file_id_is_looked_up_at_once(
+    proxy: RewritingProxy, uploader: Uploader, emulator: Emulator, tmp_path: Path
+) -> None:
+    # "若接口返回的async为false且fileID不为0时，上传完成": completed without a fileID is no link.
+    # The file is in the folder under its name: find it there instead of polling to the deadline.
+    proxy.rewrites[COMPLETE] = lambda body: {
+        **body,
+        "data": {"async": False, "completed": True, "fileID": ""},
+    }
+    data = write_png(tmp_path / "a.png", "completed-no-id")
+    result = uploader.upload_path(tmp_path / "a.png")
+    assert result.ok, result.error
+    (stored,) = on_bed(emulator, hashlib.md5(data).hexdigest())
+    assert result.file_id == stored["fileId"]
+    assert proxy.counts[COMPLETE] == 1
+
+
 def test_completed_without_file_id_nowhere_to_be_found_fails_clearly(
     proxy: RewritingProxy, uploader: Uploader, tmp_path: Path
 ) -> None:
