@@ -450,7 +450,11 @@ class Api:
             return [Folder(str(f["filename"]), str(f["dirID"])) for f in env.data["list"]]
 
     def create(self, parent_file_id: str, filename: str, etag: str, size: int) -> CreateResult:
-        """POST /upload/v1/oss/file/create ``{parentFileID, filename, etag, size, type}``."""
+        """POST /upload/v1/oss/file/create ``{parentFileID, filename, etag, size, type}``.
+
+        With ``reuse`` the preuploadID may be absent or "" (reference; api-facts), and a fileID of
+        0 is no file (cloud-drive clients see 0 when reuse is not real): ``file_id`` is then "".
+        """
         env = self._post(
             "create",
             "/upload/v1/oss/file/create",
@@ -465,7 +469,7 @@ class Api:
         with _shape("create", env.trace_id):
             data = env.data
             return CreateResult(
-                file_id=str(data.get("fileID") or ""),
+                file_id=_file_id(data.get("fileID")),
                 preupload_id=str(data.get("preuploadID") or ""),
                 reuse=bool(data.get("reuse")),
                 slice_size=int(data.get("sliceSize") or 0),

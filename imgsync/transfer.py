@@ -312,9 +312,34 @@ class Transfer:
                 continue
             folders.confirm(folder_template)
             if created.reuse:
-                return created.file_id, "reused"
+                if created.file_id:
+                    return created.file_id, "reused"
+                found = self._reused_unnamed(created, content, folder_id, filename)
+                if found is not None:
+                    return found, "reused"
             return self._transfer(content, created, folder_id, filename), "uploaded"
         raise ItemError(f"the name {candidates[-1]} is taken by other content in that folder")
+
+    def _reused_unnamed(
+        self, created: CreateResult, content: Content, folder_id: str, filename: str
+    ) -> str | None:
+        """An instant upload (``reuse``) whose answer names no file: its ID, found by name.
+
+        Public clients do not trust such an answer (OpenList's 123_open driver: "秒传成功才会返回
+        正确的 FileID，否则为 0") and upload instead; asking detail for fileID "" would fail the
+        item. Returns None when the bytes should be sent after all (the answer carried a
+        preuploadID); raises when there is neither a file nor a way to send them.
+        """
+        log.info("%s: instant upload without a fileID; looking it up by name", filename)
+        found = self._find_uploaded(folder_id, filename, content)
+        if found is not None:
+            return found
+        if created.preupload_id:
+            return None
+        raise ItemError(
+            f"the service reported {filename} as already stored (instant upload) but named no"
+            " file, and none of that name and content is in its folder; run again later"
+        )
 
     def _find_file_or_none(self, folder_id: str, filename: str) -> RemoteFile | None:
         try:

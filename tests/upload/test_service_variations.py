@@ -253,6 +253,60 @@ def test_async_result_without_completed_keeps_polling(
 # Instant upload, folders, detail
 
 
+@pytest.mark.parametrize("file_id", ["", 0, None])
+def test_instant_reuse_without_file_id_is_looked_up_by_name(
+    proxy: RewritingProxy, emulator: Emulator, tmp_path: Path, file_id: Any
+) -> None:
+    # OpenList's 123_open driver: "秒传成功才会返回正确的 FileID，否则为 0" - it does not trust
+    # reuse without an ID. The engine must never ask detail for fileID "".
+    write_png(tmp_path / "e.png", "reuse-no-id")
+    with make_uploader(proxy, tmp_path / "first") as first:
+        assert first.upload_path(tmp_path / "e.png").ok
+
+    def no_id(body: dict[str, Any]) -> dict[str, Any]:
+        data = data_of(body)
+        if data.get("reuse"):
+            data.update(fileID=file_id, preuploadID="")
+        return {**body, "data": data}
+
+    proxy.rewrites[CREATE] = no_id
+    with make_uploader(proxy, tmp_path / "second") as second:
+        result = second.upload_path(tmp_path / "e.png")
+    assert result.ok, result.error
+    assert result.status == "reused"
+    assert result.file_id and result.url
+    assert DETAIL + "?fileID=" not in proxy.paths
+
+
+def test_reuse_claimed_without_file_id_but_with_preupload_id_uploads(
+    proxy: RewritingProxy, uploader: Uploader, emulator: Emulator, tmp_path: Path
+) -> None:
+    # OpenList's 123_open driver goes on uploading when reuse comes without an ID.
+    def claim_reuse(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "data": {**data_of(body), "reuse": True, "fileID": ""}}
+
+    proxy.rewrites[CREATE] = claim_reuse
+    data = write_png(tmp_path / "j.png", "reuse-claimed")
+    result = uploader.upload_path(tmp_path / "j.png")
+    assert result.ok, result.error
+    assert result.status == "uploaded"
+    assert result.file_id == on_bed(emulator, hashlib.md5(data).hexdigest())[0]["fileId"]
+
+
+def test_reuse_without_file_id_or_file_fails_clearly(
+    proxy: RewritingProxy, uploader: Uploader, tmp_path: Path
+) -> None:
+    def empty_reuse(body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "data": {"reuse": True, "fileID": "", "preuploadID": "", "sliceSize": 0}}
+
+    proxy.rewrites[CREATE] = empty_reuse
+    write_png(tmp_path / "k.png", "reuse-empty")
+    result = uploader.upload_path(tmp_path / "k.png")
+    assert not result.ok and result.url is None
+    assert "named no file" in (result.error or "")
+    assert DETAIL + "?fileID=" not in proxy.paths
+
+
 def test_detail_without_custom_domain_or_status(proxy: RewritingProxy, tmp_path: Path) -> None:
     # api-facts: userSelfURL may be empty; status above 100 is a rejection, a missing one is not.
     def bare(body: dict[str, Any]) -> dict[str, Any]:
