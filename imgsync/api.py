@@ -582,7 +582,9 @@ class Api:
             body["endTime"] = _timestamp(end_time)
         env = self._post("list", "/api/v1/oss/file/list", body)
         with _shape("list", env.trace_id):
-            data = env.data
+            # An empty folder may answer fileList: null (the reference answers an empty list so
+            # in copy/fail) or data: null (the envelope's data is "any|null"): no files, last page.
+            data = env.data or {}
             files = [RemoteFile.from_json(item) for item in data.get("fileList") or []]
             return FileList(files, str(data.get("lastFileId") or LAST_PAGE))
 

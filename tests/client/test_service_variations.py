@@ -273,6 +273,13 @@ def test_list_null_file_list_for_an_empty_folder(stub: StubService, api: Api) ->
     assert page.files == [] and page.is_last
 
 
+def test_list_with_null_data_is_an_empty_last_page(stub: StubService, api: Api) -> None:
+    # The envelope's data is "any|null" (api-facts); an empty folder may come back as data: null.
+    stub.script(LIST, envelope(None))
+    page = api.list_files("p")
+    assert page.files == [] and page.is_last
+
+
 def test_list_last_file_id_as_number(stub: StubService, api: Api) -> None:
     # The cloud-drive list answers lastFileId as a number (-1 on the last page, OpenList's int64).
     stub.script(
