@@ -186,10 +186,14 @@ class RemoteFile:
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> RemoteFile:
+        """Read a list or detail entry. The image-bed reference spells ``fileId``/``parentFileId``;
+        the platform's cloud-drive detail spells them ``fileID``/``parentFileID``: either is
+        taken."""
+        file_id = item["fileId"] if "fileId" in item else item["fileID"]
         return cls(
-            file_id=str(item["fileId"]),
+            file_id=str(file_id),
             filename=str(item["filename"]),
-            parent_file_id=str(item.get("parentFileId") or ""),
+            parent_file_id=str(item.get("parentFileId") or item.get("parentFileID") or ""),
             type=int(item.get("type") or 0),
             etag=str(item.get("etag") or ""),
             size=int(item.get("size") or 0),

@@ -309,6 +309,16 @@ def test_detail_without_status_and_custom_domain_link(stub: StubService, api: Ap
     assert remote.download_url == "https://vip.123pan.cn/1/f1.png"
 
 
+def test_detail_with_cloud_drive_id_casing(stub: StubService, api: Api) -> None:
+    # The platform's cloud-drive detail spells them fileID / parentFileID; the image-bed reference
+    # writes fileId. Either spelling names the same thing.
+    item = _item(fileId=..., parentFileId=...)
+    item.update(fileID="f1", parentFileID="p")
+    stub.script(DETAIL, envelope(item))
+    remote = api.detail("f1")
+    assert (remote.file_id, remote.parent_file_id) == ("f1", "p")
+
+
 @pytest.mark.parametrize("data", [None, {}, {"extra": 1}, []])
 def test_delete_and_move_accept_any_success_data(stub: StubService, api: Api, data: Any) -> None:
     # The reference's examples answer data: null; another build may answer {} or leave it out.

@@ -323,6 +323,22 @@ def test_detail_without_custom_domain_or_status(proxy: RewritingProxy, tmp_path:
     assert result.url and result.url.endswith(".png")
 
 
+def test_detail_with_cloud_drive_id_casing(
+    proxy: RewritingProxy, uploader: Uploader, tmp_path: Path
+) -> None:
+    def recase(body: dict[str, Any]) -> dict[str, Any]:
+        data = data_of(body)
+        data["fileID"] = data.pop("fileId")
+        data["parentFileID"] = data.pop("parentFileId")
+        return {**body, "data": data}
+
+    proxy.rewrites[DETAIL] = recase
+    write_png(tmp_path / "h.png", "recased-detail")
+    result = uploader.upload_path(tmp_path / "h.png")
+    assert result.ok, result.error
+    assert result.file_id
+
+
 def test_list_with_numeric_cursor_and_null_lists(
     proxy: RewritingProxy, uploader: Uploader, tmp_path: Path
 ) -> None:
