@@ -11,7 +11,7 @@ import pytest
 
 from imgsync.upload import Uploader
 
-from .helpers import Control, image_bytes, write_image
+from ..support import Control, image_bytes, write_image
 
 
 def test_each_bad_item_fails_with_its_own_message(

@@ -15,17 +15,12 @@ from click.testing import CliRunner
 
 from imgsync.cli import main
 
-from .helpers import Control, image_bytes, md5, write_config, write_image
+from ..support import Control, image_bytes, md5, write_config, write_image
 
 
 def imgsync_command() -> list[str]:
     script = Path(sys.executable).parent / "imgsync"
     return [str(script)] if script.exists() else [sys.executable, "-m", "imgsync"]
-
-
-@pytest.fixture
-def config_path(control: Control, tmp_path: Path) -> Path:
-    return write_config(tmp_path / "config.toml", control.base_url)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 from imgsync.upload import Uploader
 
-from .helpers import EXT, KINDS, Control, md5, wait_for, write_config, write_image
+from ..support import EXT, KINDS, Control, md5, wait_for, write_config, write_image
 
 
 def assert_each_once(control: Control, blobs: dict[str, bytes]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from imgsync.upload import Uploader
 
-from .helpers import EXT, KINDS, Control, image_bytes, md5, write_image
+from ..support import EXT, KINDS, Control, image_bytes, md5, write_image
 
 MB = 1024 * 1024
 

@@ -12,7 +12,7 @@ import pytest
 
 from imgsync.upload import Uploader
 
-from .helpers import Control, image_bytes, md5
+from ..support import Control, image_bytes, md5
 
 REFERER = "https://notes.example/"
 
@@ -213,7 +213,7 @@ def test_rerun_after_interrupted_migration_finds_the_file(
         folder_id = up.ensure_folder(remote_settings.upload.remote_folder)
     with Api.from_settings(remote_settings) as api:
         task = api.offline_download(url, migration_name(url, ".png"), folder_id)
-        from .helpers import wait_for
+        from ..support import wait_for
 
         wait_for(lambda: api.offline_process(task.task_id).status == 2)
     with Uploader.from_settings(remote_settings) as up:
