@@ -1,34 +1,23 @@
-"""Fixtures for the sync tests: one in-process emulator, reset per test, and settings for it."""
+"""Fixtures for the sync tests, over the shared emulator and settings (tests/conftest.py): configs
+with the sync tests' defaults, a notes root, and one sync run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .helpers import CLIENT_ID, CLIENT_SECRET, Control, write_config
+from imgsync.config import Settings
+from imgsync.sync import Syncer
 
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[Any]:
-    from imgsync.emulator import Emulator
-
-    with Emulator(port=0, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as emu:
-        yield emu
+from .helpers import write_config
 
 
 @pytest.fixture
-def control(emulator: Any) -> Control:
-    ctl = Control(emulator.base_url)
-    ctl.reset()
-    return ctl
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def config_writer() -> Callable[..., Path]:
+    return write_config
 
 
 @pytest.fixture
@@ -40,31 +29,8 @@ def vault(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config_path(control: Control, tmp_path: Path) -> Path:
-    return write_config(tmp_path / "config.toml", control.base_url)
-
-
-@pytest.fixture
-def make_settings(control: Control, tmp_path: Path, data_dir: Path) -> Callable[..., Any]:
-    """``make_settings(upload={...}, network={...})`` → Settings for the emulator."""
-    from imgsync.config import load_settings
-
-    def make(**sections: Any) -> Any:
-        path = write_config(tmp_path / "config.toml", control.base_url, **sections)
-        return load_settings(path, environ={"IMGSYNC_DATA_DIR": str(data_dir)})
-
-    return make
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Any]) -> Any:
-    return make_settings()
-
-
-@pytest.fixture
-def sync(settings: Any, vault: Path) -> Callable[..., Any]:
+def sync(settings: Settings, vault: Path) -> Callable[..., Any]:
     """``sync(*paths, root=vault, **options)`` → the SyncReport of one run (a new Syncer each)."""
-    from imgsync.sync import Syncer
 
     def run(*paths: Path, root: Path | None = vault, **options: Any) -> Any:
         callbacks = {k: options.pop(k) for k in ("on_note", "on_image") if k in options}

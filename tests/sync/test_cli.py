@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Control, write_note, write_png
+from ..support import Control, write_note, write_png
 
 TIMEOUT_S = 120
 NOTE_KEYS = {"path", "changed", "images"}
@@ -123,7 +123,8 @@ def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
 def test_refused_credentials_exit_3_and_write_nothing(
     control: Control, env: dict[str, str], tmp_path: Path, vault: Path
 ) -> None:
-    from .helpers import CLIENT_SECRET, write_config
+    from ..support import CLIENT_SECRET
+    from .helpers import write_config
 
     config = write_config(tmp_path / "bad.toml", control.base_url)
     wrong = CLIENT_SECRET + "-wrong"

@@ -9,7 +9,7 @@ from typing import Any
 
 from imgsync.errors import EXIT_OK
 
-from .helpers import COMPLETE_PATH, CREATE_PATH, Control, md5, wait_for, write_note, write_png
+from ..support import COMPLETE_PATH, CREATE_PATH, Control, md5, wait_for, write_note, write_png
 
 DEADLINE_S = 30.0
 

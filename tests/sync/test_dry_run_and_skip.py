@@ -14,7 +14,8 @@ from imgsync.cache import Cache
 from imgsync.errors import EXIT_OK
 from imgsync.upload import cache_namespace
 
-from .helpers import Control, backdate, snapshot, write_note, write_png
+from ..support import Control, backdate, write_note, write_png
+from .helpers import snapshot
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from imgsync.errors import EXIT_OK
 
-from .helpers import write_note, write_png
+from ..support import write_note, write_png
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from imgsync.errors import EXIT_OK
 
-from .helpers import CREATE_PATH, Control, write_note, write_png
+from ..support import CREATE_PATH, Control, write_note, write_png
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

@@ -9,7 +9,8 @@ from typing import Any
 
 from imgsync.errors import EXIT_OK
 
-from .helpers import Control, md5, snapshot, write_note, write_png
+from ..support import Control, md5, write_note, write_png
+from .helpers import snapshot
 
 
 def outside_files(vault: Path, tmp_path: Path) -> dict[str, bytes]:

@@ -10,15 +10,8 @@ from typing import Any
 from imgsync.config import load_settings
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
-from .helpers import (
-    CREATE_PATH,
-    Control,
-    md5,
-    snapshot,
-    write_config,
-    write_note,
-    write_png,
-)
+from ..support import CREATE_PATH, Control, md5, write_note, write_png
+from .helpers import snapshot, write_config
 
 STATUSES = {"uploaded", "reused", "cached", "migrated", "skipped", "failed"}
 
