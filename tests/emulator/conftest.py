@@ -1,14 +1,13 @@
 """Fixtures for the emulator's own tests: one in-process emulator for the session, reset before each
 test, and a thin helper that speaks its API and control plane over real HTTP with plain requests.
 
-Nothing here imports the imgsync client: the emulator is tested from the reference alone.
+Nothing here imports the imgsync client: the emulator is tested from the reference alone (the
+shared ``tests/support.py`` lends only plain helpers: md5, image bytes, wait_for).
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,31 +15,10 @@ import requests
 
 from imgsync.emulator import Emulator
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from ..support import md5
+
 JPEG_SIGNATURE = b"\xff\xd8\xff\xe0"
 HTTP_TIMEOUT_S = 30
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def png(tag: str, size: int = 2048) -> bytes:
-    """PNG-signed bytes, distinct per tag, of exactly ``size`` bytes."""
-    body = hashlib.sha256(tag.encode()).digest() * (size // 32 + 1)
-    return (PNG_SIGNATURE + body)[:size]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it returns something truthy (returned), or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(interval)
 
 
 class Bed:

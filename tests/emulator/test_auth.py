@@ -6,7 +6,8 @@ import re
 import time
 from datetime import datetime, timedelta
 
-from .conftest import Bed, wait_for
+from ..support import wait_for
+from .conftest import Bed
 
 LIST = "/api/v1/oss/file/list"
 LIST_BODY = {"limit": 10, "type": 1}

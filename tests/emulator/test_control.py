@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Bed, png
+from ..support import png_like as png
+from .conftest import Bed
 
 LIST = "/api/v1/oss/file/list"
 DETAIL = "/api/v1/oss/file/detail"

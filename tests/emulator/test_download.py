@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .conftest import JPEG_SIGNATURE, Bed, md5, png
+from ..support import md5
+from ..support import png_like as png
+from .conftest import JPEG_SIGNATURE, Bed
 
 
 def test_download_serves_bytes_with_content_type_and_counts_traffic(bed: Bed) -> None:

@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 
-from .conftest import Bed, png
+from ..support import png_like as png
+from .conftest import Bed
 
 LIST = "/api/v1/oss/file/list"
 LIST_BODY = {"limit": 10, "type": 1}

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Bed, md5, png, wait_for
+from ..support import md5, wait_for
+from ..support import png_like as png
+from .conftest import Bed
 
 OFFLINE = "/api/v1/oss/offline/download"
 PROCESS = "/api/v1/oss/offline/download/process"

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from imgsync.emulator import Emulator
 
-from .conftest import Bed, md5, png, wait_for
+from ..support import md5, wait_for
+from ..support import png_like as png
+from .conftest import Bed
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:

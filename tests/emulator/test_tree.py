@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import Bed, png
+from ..support import png_like as png
+from .conftest import Bed
 
 MKDIR = "/upload/v1/oss/file/mkdir"
 LIST = "/api/v1/oss/file/list"

@@ -12,7 +12,9 @@ import pytest
 
 from imgsync.emulator import Emulator
 
-from .conftest import Bed, md5, png, wait_for
+from ..support import md5, wait_for
+from ..support import png_like as png
+from .conftest import Bed
 
 CREATE = "/upload/v1/oss/file/create"
 URL = "/upload/v1/oss/file/get_upload_url"
