@@ -444,6 +444,7 @@ class Api:
         """POST /upload/v1/oss/file/mkdir ``{name, parentID, type}``; ``parent_id`` "" = root.
 
         An existing name answers code 1 (an ApiError), also when a retry follows a lost answer.
+        An empty list means the answer named no folder (not that none was made).
         """
         env = self._post(
             "mkdir",
@@ -451,7 +452,10 @@ class Api:
             {"name": name, "parentID": parent_id, "type": TYPE_IMAGE_BED},
         )
         with _shape("mkdir", env.trace_id):
-            return [Folder(str(f["filename"]), str(f["dirID"])) for f in env.data["list"]]
+            # An answer without the list (null, or data: null) names no folder: the caller finds
+            # the one it asked for by name.
+            made = (env.data or {}).get("list") or []
+            return [Folder(str(f["filename"]), str(f["dirID"])) for f in made]
 
     def create(self, parent_file_id: str, filename: str, etag: str, size: int) -> CreateResult:
         """POST /upload/v1/oss/file/create ``{parentFileID, filename, etag, size, type}``.

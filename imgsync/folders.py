@@ -112,22 +112,32 @@ class ImageBedFolders:
         return [("/".join(parts[: depth + 1]), parts[depth]) for depth in range(len(parts))]
 
     def _make(self, name: str, parent_id: str) -> str:
-        """Create one folder level; one that exists already ("folder exists") is found by name."""
+        """Create one folder level; one that exists already ("folder exists"), or one the answer
+        did not name (an empty or null list), is found by name in its parent."""
         try:
             made = self._api().mkdir(name, parent_id)
-            for folder in made:
-                if folder.filename == name:
-                    return folder.dir_id
-            if made:
-                return made[0].dir_id
-            raise ItemError(f"the service created folder {name!r} but returned no ID")
         except ApiError as exc:
             if exc.retryable or exc.code != CODE_GENERIC:
                 raise
-            for entry in self._api().iter_files(parent_id):
-                if entry.is_folder and entry.filename == name:
-                    return entry.file_id
-            raise
+            found = self._find_folder(parent_id, name)
+            if found is None:
+                raise
+            return found
+        for folder in made:
+            if folder.filename == name:
+                return folder.dir_id
+        if made:
+            return made[0].dir_id
+        found = self._find_folder(parent_id, name)
+        if found is None:
+            raise ItemError(f"the service created folder {name!r} but returned no ID")
+        return found
+
+    def _find_folder(self, parent_id: str, name: str) -> str | None:
+        for entry in self._api().iter_files(parent_id):
+            if entry.is_folder and entry.filename == name:
+                return entry.file_id
+        return None
 
 
 def candidate_names(template: str, *, md5: str, name: str, ext: str, now: datetime) -> list[str]:

@@ -342,6 +342,11 @@ def test_task_ids_of_either_type(stub: StubService, api: Api) -> None:
     assert api.offline_download("https://example.com/a.png").task_id == 403316
 
 
+def test_mkdir_null_list_is_no_folder(stub: StubService, api: Api) -> None:
+    stub.script(MKDIR, envelope({"list": None}))
+    assert api.mkdir("x") == []
+
+
 # --------------------------------------------------------------------------------------------------
 # The envelope and the gateway in front of it
 

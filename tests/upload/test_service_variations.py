@@ -307,6 +307,17 @@ def test_reuse_without_file_id_or_file_fails_clearly(
     assert DETAIL + "?fileID=" not in proxy.paths
 
 
+def test_mkdir_answering_no_folder_finds_it_by_name(
+    proxy: RewritingProxy, uploader: Uploader, tmp_path: Path
+) -> None:
+    # The folder was made; an answer without its ID (list empty or null) is resolved by listing
+    # the parent, as for "folder exists".
+    proxy.rewrites[MKDIR] = lambda body: {**body, "data": {"list": None}}
+    write_png(tmp_path / "f.png", "mkdir-no-list")
+    result = uploader.upload_path(tmp_path / "f.png")
+    assert result.ok, result.error
+
+
 def test_detail_without_custom_domain_or_status(proxy: RewritingProxy, tmp_path: Path) -> None:
     # api-facts: userSelfURL may be empty; status above 100 is a rejection, a missing one is not.
     def bare(body: dict[str, Any]) -> dict[str, Any]:
