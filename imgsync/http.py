@@ -3,7 +3,8 @@
 Everything that decides *whether to send again* lives in :meth:`Transport.call` and nowhere else:
 
 - connection errors, timeouts, HTTP 5xx, HTTP 429 and body code 429 are retried with exponential
-  backoff and jitter, at most ``max_attempts`` times in all;
+  backoff and jitter, at most ``max_attempts`` times in all; a ``Retry-After`` header (seconds or
+  an HTTP-date) on a 429 or 5xx is honoured up to ``backoff_max``;
 - body code 401 on an authenticated call asks the token source for one refresh, then sends once more
   (that retry is not counted against ``max_attempts``: it is not a failure of the network);
 - every other non-zero code is raised at once as the class :func:`imgsync.errors.api_error` picks.
@@ -19,6 +20,7 @@ reason.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
@@ -370,6 +372,7 @@ class Transport:
                 raise _Retry(
                     ServerError(status, message, endpoint="put_slice", http_status=status),
                     f"HTTP {status}",
+                    _retry_after(resp),
                 )
             if status == HTTP_TOO_MANY:
                 raise _Retry(
@@ -504,7 +507,8 @@ class Transport:
                 trace_id=trace_id,
                 http_status=status,
             )
-            raise _Retry(error, f"HTTP {status}")
+            # A 503 in maintenance (or any 5xx) may say when to come back.
+            raise _Retry(error, f"HTTP {status}", _retry_after(resp))
         if status == HTTP_TOO_MANY or code == CODE_TOO_MANY:
             error = RateLimited(
                 CODE_TOO_MANY,
@@ -561,13 +565,28 @@ def _reason(exc: Exception) -> str:
 
 
 def _retry_after(resp: requests.Response) -> float | None:
+    """Seconds a ``Retry-After`` header asks for: a number of seconds or an HTTP-date (RFC 9110,
+    10.2.3; gateways and CDNs send either). None when absent or unreadable."""
     value = resp.headers.get("Retry-After")
     if value is None:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" in an HTTP-date means UTC
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
         return None
+    return max(0.0, seconds)
 
 
 # --------------------------------------------------------------------------------------------------

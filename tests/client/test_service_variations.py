@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -401,6 +402,25 @@ def test_http_429_plain_text_honours_retry_after_seconds(
     stub.script(DETAIL, raw(429, b"", "text/plain", **{"Retry-After": "3"}), envelope(_item()))
     assert api.detail("f1").file_id == "f1"
     assert sleeps and max(sleeps) >= 3.0
+
+
+def test_http_429_honours_retry_after_as_a_date(
+    stub: StubService, api: Api, sleeps: list[float]
+) -> None:
+    # RFC 9110 allows Retry-After as an HTTP-date as well as seconds.
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+    stub.script(DETAIL, raw(429, b"", "text/plain", **{"Retry-After": when}), envelope(_item()))
+    assert api.detail("f1").file_id == "f1"
+    assert sleeps and max(sleeps) >= 5.0
+
+
+def test_http_503_honours_retry_after(stub: StubService, api: Api, sleeps: list[float]) -> None:
+    # A service in maintenance answers 503 with Retry-After (RFC 9110, 10.2.3).
+    stub.script(
+        DETAIL, raw(503, b"maintenance", "text/plain", **{"Retry-After": "4"}), envelope(_item())
+    )
+    assert api.detail("f1").file_id == "f1"
+    assert sleeps and max(sleeps) >= 4.0
 
 
 @pytest.mark.parametrize(
