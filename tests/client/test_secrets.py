@@ -19,6 +19,9 @@ LIST = "/api/v1/oss/file/list"
 
 def test_no_secret_in_any_log_or_output(control, tmp_path, caplog, capfd) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: urllib3 and requests included
+    # ... and urllib3's own level, which `imgsync` commands run in-process earlier (CliRunner)
+    # leave at WARNING: its DEBUG request lines are the ones most likely to show a URL's query.
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     errors: list[str] = []
     tokens: set[str] = set()
     queries: set[str] = set()
