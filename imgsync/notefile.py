@@ -15,13 +15,17 @@ Notes are the user's data; imgsync only swaps link destinations in them. So:
 * Writes are atomic: a temporary file in the same folder (of the symlink's target, so the symlink
   stays), fsync, the original mode, ``os.replace``, fsync of the folder. A failure at any point
   leaves the note as it was and no temporary file behind.
+* A note the user protected is never replaced, though a replace would only need the folder to be
+  writable: one whose mode allows no writing, one this user may not write (or an immutable one),
+  one in a read-only folder, and one with several hard links (a replace would split them) are
+  refused with a :class:`NoteError` saying so.
 * Just before the replace the file is checked again (inode, size, mtime and bytes). If the user
   saved it meanwhile, :class:`NoteChanged` is raised and :func:`update_note` redoes the pass on the
   new text: an edit is never overwritten. No change means no write (mtime untouched).
 
 The remaining window between that last check and ``os.replace`` is a few microseconds; POSIX offers
-no compare-and-swap rename to close it. A replace also gives the note a new inode: hard links to it
-and extended attributes are not carried over.
+no compare-and-swap rename to close it. A replace also gives the note a new inode: extended
+attributes and ACLs are not carried over (hence hard-linked notes are refused).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "NoteError",
     "NoteText",
     "read_note",
+    "unwritable_reason",
     "update_note",
     "write_note",
 ]
@@ -62,6 +67,9 @@ READ_ATTEMPTS = 3
 
 #: How often :func:`update_note` redoes its pass on a note that keeps being edited.
 DEFAULT_ATTEMPTS = 5
+
+#: Permission bits that allow writing to someone; a note or folder with none of them is read-only.
+WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 #: Suffix of imgsync's temporary files (watchers ignore them; a leftover is recognisable).
 TEMP_SUFFIX = ".imgsync-tmp"
@@ -134,6 +142,10 @@ def write_note(note: NoteText, new_text: str) -> bool:
         return False
     target = Path(os.path.realpath(note.path))  # write through a symlink to its target
     folder = target.parent
+    current = _stat_for_write(note, target)
+    problem = _unwritable(target, current)
+    if problem is not None:
+        raise NoteError(note.path, problem)
     try:
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as error:
@@ -143,7 +155,7 @@ def write_note(note: NoteText, new_text: str) -> bool:
         with os.fdopen(fd, "wb") as handle:
             handle.write(new_raw)
             handle.flush()
-            _copy_mode(handle.fileno(), note.stat)
+            _copy_mode(handle.fileno(), current)
             os.fsync(handle.fileno())
         _ensure_unchanged(note, target)
         os.replace(temp_name, target)
@@ -183,7 +195,13 @@ def update_note(
         if not changed:
             return note, False
         new_raw = (UTF8_BOM if note.bom else b"") + new_text.encode("utf-8", "surrogateescape")
-        written = NoteText(path=path, raw=new_raw, text=new_text, bom=note.bom, stat=os.stat(path))
+        try:
+            info = os.stat(path)
+        except OSError:
+            # Written, then moved or deleted at once: the write stands; the stat is only a hint
+            # (callers that record the note look at it again).
+            info = note.stat
+        written = NoteText(path=path, raw=new_raw, text=new_text, bom=note.bom, stat=info)
         return written, True
     raise NoteChanged(path, f"kept changing during {attempts} attempts; left alone")
 
@@ -223,6 +241,56 @@ def _read_consistently(path: Path, max_bytes: int) -> tuple[bytes, os.stat_resul
         and (len(raw) == after.st_size or len(raw) > max_bytes)
     )
     return raw, after, stable
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why the note at ``path`` must not be rewritten, or None when it may be (or does not exist:
+    reading it says so). What :func:`write_note` refuses, asked before any work is done."""
+    target = Path(os.path.realpath(path))
+    try:
+        info = os.stat(target)
+    except OSError:
+        return None
+    return _unwritable(target, info) if stat.S_ISREG(info.st_mode) else None
+
+
+def _unwritable(target: Path, info: os.stat_result) -> str | None:
+    """Why the file ``target`` (stat ``info``) must be left alone, or None.
+
+    An atomic replace needs write permission on the folder only, so without these checks a note
+    the user protected would be replaced all the same. Refused, each with its reason: a note whose
+    mode allows nobody to write it (``chmod a-w``: root, who may write anything, honours it too),
+    one this user may not write (an owner's note, an immutable file), one in a folder that is
+    read-only in the same ways, and a note with several hard links (a replace gives it a new inode,
+    and the other names would silently keep the old text from then on).
+    """
+    if not info.st_mode & WRITE_BITS:
+        return "read-only (its permissions allow no writing); left alone"
+    if not os.access(target, os.W_OK):
+        return "not writable by this user (permission denied or immutable); left alone"
+    if info.st_nlink > 1:
+        return (
+            f"has {info.st_nlink} hard links, which a rewrite would split (it replaces the "
+            "file); left alone"
+        )
+    folder = target.parent
+    try:
+        folder_info = os.stat(folder)
+    except OSError as error:
+        return f"its folder cannot be examined: {error.strerror or error}; left alone"
+    if not folder_info.st_mode & WRITE_BITS or not os.access(folder, os.W_OK | os.X_OK):
+        return "its folder is read-only (a rewrite replaces the file there); left alone"
+    return None
+
+
+def _stat_for_write(note: NoteText, target: Path) -> os.stat_result:
+    """The file's stat just before writing: its mode now, not when it was read."""
+    try:
+        return os.stat(target)
+    except FileNotFoundError:
+        raise NoteChanged(note.path, "was deleted or moved while being processed") from None
+    except OSError as error:
+        raise NoteError(note.path, f"cannot be examined: {error.strerror or error}") from error
 
 
 def _ensure_unchanged(note: NoteText, target: Path) -> None:
