@@ -14,7 +14,9 @@ Lookup follows what editors do (``docs/markdown-rules.md``): decode the referenc
 (backslash escapes and entities were decoded by the scanner; here percent-encoding and ``file://``),
 try the raw name too, then look relative to the note, then to the root, then for a **unique** file
 of that name (or path suffix) anywhere in the root. Two candidates are reported as ambiguous, never
-guessed: guessing by basename is how other uploaders published the wrong file.
+guessed: guessing by basename is how other uploaders published the wrong file. A symlinked note is
+read both next to the link and next to the file it points at; a name that means two different
+files that way is reported too.
 
 Only reads the filesystem; no network.
 """
@@ -126,7 +128,12 @@ class Resolver:
                 url=target,
                 skip_reason=f"unsupported URL scheme {scheme.group(1)!r}",
             )
-        return self._resolve_local(Path(note).absolute(), ref, front_matter or {})
+        note = Path(note).absolute()
+        resolved = self._resolve_local(note.parent, ref, front_matter or {})
+        real_folder = _real_folder_if_linked(note)
+        if real_folder is None:
+            return resolved
+        return _agree(ref, resolved, self._resolve_local(real_folder, ref, front_matter or {}))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -142,9 +149,9 @@ class Resolver:
         )
 
     def _resolve_local(
-        self, note: Path, ref: ImageRef, front_matter: Mapping[str, str]
+        self, note_dir: Path, ref: ImageRef, front_matter: Mapping[str, str]
     ) -> Resolved:
-        note_dir = note.parent
+        """Resolve ``ref`` as written in a note in the folder ``note_dir``."""
         names = _lookup_names(ref)
         windows_only = False
         typora_root = _typora_root(front_matter, note_dir)
@@ -153,7 +160,15 @@ class Resolver:
                 if candidate is None:
                     windows_only = True
                     continue
-                if candidate.is_file():
+                try:
+                    found = candidate.is_file()
+                except OSError as error:  # a name too long, a folder that may not be searched
+                    return Resolved(
+                        ref,
+                        "local",
+                        skip_reason=f"cannot look up {ref.target!r}: {error.strerror or error}",
+                    )
+                if found:
                     return self._check(ref, candidate)
         for name in names:
             matches = self._lookup_by_name(name)
@@ -241,6 +256,37 @@ class Resolver:
             if self._index is None:
                 self._index = _build_index(self.root)
             return self._index
+
+
+def _real_folder_if_linked(note: Path) -> Path | None:
+    """The real folder of a symlinked note when it is not the folder of the link, else None."""
+    if not os.path.islink(note):
+        return None
+    real = Path(os.path.realpath(note)).parent
+    return None if real == Path(os.path.realpath(note.parent)) else real
+
+
+def _agree(ref: ImageRef, by_link: Resolved, by_target: Resolved) -> Resolved:
+    """One answer for a reference in a symlinked note, read next to the link (as a vault app shows
+    the note) and next to the file it points at (as an editor opening that file shows it).
+
+    When only one reading finds a file, that is the one meant. When both find files and they
+    differ, a rewrite would change what one of the two views shows: reported, not guessed.
+    """
+    if by_target.path is None:
+        return by_link
+    if by_link.path is None:
+        return by_target
+    if by_link.path == by_target.path:
+        return by_link
+    return Resolved(
+        ref,
+        "local",
+        skip_reason=(
+            f"the note is a symlink: {ref.target!r} means {by_link.path} next to the link but "
+            f"{by_target.path} next to the note it points at; not guessing"
+        ),
+    )
 
 
 def _build_index(root: Path) -> dict[str, list[Path]]:

@@ -17,6 +17,7 @@ import pytest
 
 from imgsync.markdown import find_images
 from imgsync.notefile import TEMP_SUFFIX, NoteError, read_note, update_note, write_note
+from imgsync.resolve import Resolver
 
 NOTE = b"# t\n\n![a](img/a.png)\n"
 REWRITTEN = "# t\n\n![a](https://bed.example/a.png)\n"
@@ -196,6 +197,62 @@ def test_a_note_deleted_right_after_its_rewrite_is_no_crash(
     written, changed = update_note(note, lambda n: REWRITTEN)
     assert changed and written.text == REWRITTEN
     assert not temp_files(tmp_path)
+
+
+# -------------------------------------------------------------- references the file system refuses
+
+
+def test_an_image_name_longer_than_the_file_system_allows_is_reported(tmp_path: Path) -> None:
+    resolver = Resolver(tmp_path)
+    note = make_note(tmp_path / "n.md")
+    for target in ("x" * 300 + ".png", "d/" + "y" * 5000 + "/a.png", "/" + "z" * 300 + ".png"):
+        resolved = resolver.resolve(note, ref_of(f"![a]({target})\n"))
+        assert resolved.skip_reason is not None and resolved.path is None, target
+        assert "too long" in resolved.skip_reason.lower() or "not found" in resolved.skip_reason
+
+
+# ------------------------------------------------------------------------------- symlinked notes
+
+
+def test_a_symlinked_note_whose_names_mean_other_files_next_to_its_target_is_not_guessed(
+    tmp_path: Path,
+) -> None:
+    # vault/link.md -> outside/real.md. "img/a.png" is vault/img/a.png seen from the link (as a
+    # vault app shows the note) but outside/img/a.png seen from the file itself (as an editor
+    # opening it there shows it): two different pictures. Rewriting either way would change
+    # what one of the two views shows; so the reference is reported and left alone.
+    vault, outside = tmp_path / "vault", tmp_path / "outside"
+    make_note(vault / "img" / "a.png", b"\x89PNG vault")
+    make_note(outside / "img" / "a.png", b"\x89PNG outside")
+    real = make_note(outside / "real.md", b"![a](img/a.png)\n")
+    link = vault / "link.md"
+    link.symlink_to(real)
+
+    resolved = Resolver(vault).resolve(link, ref_of("![a](img/a.png)\n"))
+
+    assert resolved.skip_reason is not None
+    assert "symlink" in resolved.skip_reason
+    assert str(vault / "img" / "a.png") in resolved.skip_reason
+    assert str(outside / "img" / "a.png") in resolved.skip_reason
+
+
+def test_a_symlinked_note_whose_names_agree_resolves_as_before(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    image = make_note(vault / "img" / "a.png", b"\x89PNG vault")
+    make_note(vault / "pics" / "b.png", b"\x89PNG b")
+    real = make_note(vault / "real" / "target.md", b"![a](img/a.png)\n")
+    link = vault / "link.md"
+    link.symlink_to(Path("real") / "target.md")
+    resolver = Resolver(vault)
+
+    # Next to the link only (the target's folder has no img/): the root-relative lookup agrees.
+    resolved = resolver.resolve(link, ref_of("![a](img/a.png)\n"))
+    assert resolved.skip_reason is None and resolved.path == image.resolve()
+    # Next to the target only: that is the file meant.
+    make_note(real.parent / "only-here.png", b"\x89PNG here")
+    resolved = resolver.resolve(link, ref_of("![h](only-here.png)\n"))
+    assert resolved.skip_reason is None
+    assert resolved.path == (real.parent / "only-here.png").resolve()
 
 
 # -------------------------------------------------------------------------- a pathological line
