@@ -180,9 +180,11 @@ def login(app: AppContext) -> None:
 
 def _print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
     """The human summary of a sync (stderr by default): problems, changed notes, totals."""
-    from imgsync.sync import FAILED
+    from imgsync.sync import FAILED, printable
 
-    echo = functools.partial(click.echo, err=err)
+    def echo(text: str) -> None:
+        # Names and targets may hold bytes that are not UTF-8: shown as \xNN, never a crash.
+        click.echo(printable(text), err=err)
 
     for note in report.notes:
         if note.unchanged_since_last_sync:

@@ -22,9 +22,11 @@ since a new file, a flag or a change elsewhere can change its outcome.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -83,11 +85,11 @@ class ImageOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "target": self.target,
+            "target": printable(self.target),
             "kind": self.kind,
             "status": self.status,
             "url": self.url,
-            "error": self.error,
+            "error": None if self.error is None else printable(self.error),
             "line": self.line,
         }
 
@@ -119,10 +121,10 @@ class NoteOutcome:
 
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         return {
-            "path": _display(self.path, base),
+            "path": printable(_display(self.path, base)),
             "changed": self.changed,
-            "error": self.error,
-            "warnings": list(self.warnings),
+            "error": None if self.error is None else printable(self.error),
+            "warnings": [printable(w) for w in self.warnings],
             "images": [i.to_json() for i in self.images],
         }
 
@@ -169,6 +171,24 @@ class SyncReport:
             "totals": self.totals(),
             "dry_run": self.dry_run,
         }
+
+
+def printable(text: str) -> str:
+    """``text`` with every lone surrogate spelled out, so it can be printed and put in JSON.
+
+    File names and notes are decoded with ``surrogateescape``: a byte that is not UTF-8 (a name
+    from an old system, a note with a stray Latin-1 byte) becomes a lone surrogate, which no
+    output encoding accepts. It is shown as ``\\xNN``, as Python shows such bytes.
+    """
+    return text if text.isascii() else _SURROGATE_RE.sub(_spell_surrogate, text)
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _spell_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def _display(path: Path, base: Path | None) -> str:
@@ -237,6 +257,9 @@ class _Pending:
     resolved: list[Resolved]
     consistent: bool
     raw: bytes
+    # Why the note is left as it is whatever its images do (the scan did not match the parser,
+    # the note may not be rewritten); its images are then not uploaded.
+    held: str | None = None
 
 
 @dataclass
@@ -368,15 +391,17 @@ class Syncer:
             if stamp is not None and cache is not None and self._unchanged(cache, stamp, key):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
-                scanned = self._scan(outcome, given)
-                if scanned is not None:
-                    pending.append(scanned)
+                with _note_safety_net(outcome):
+                    scanned = self._scan(outcome, given)
+                    if scanned is not None:
+                        pending.append(scanned)
             if on_note is not None and (outcome.error or outcome.unchanged_since_last_sync):
                 on_note(outcome)
 
         results = self._upload(pending, on_upload_start, on_image)
         for item in pending:
-            self._finish(item, results, cache)
+            with _note_safety_net(item.outcome):
+                self._finish(item, results, cache)
             if on_note is not None:
                 on_note(item.outcome)
         return SyncReport(notes=outcomes, dry_run=self.dry_run)
@@ -409,7 +434,7 @@ class Syncer:
 
     def _scan(self, outcome: NoteOutcome, given: Path) -> _Pending | None:
         from imgsync.markdown import find_images
-        from imgsync.notefile import read_note
+        from imgsync.notefile import read_note, unwritable_reason
 
         try:
             note = read_note(outcome.path)
@@ -420,10 +445,25 @@ class Syncer:
         outcome.warnings.extend(scan.warnings)
         resolver = self._resolver(given)
         resolved = [resolver.resolve(outcome.path, ref, scan.front_matter) for ref in scan.refs]
+        held = None
         if not scan.consistent:
             outcome.error = "left unchanged: the image scan did not match the parser (see warnings)"
+            held = "note left unchanged: the image scan did not match the parser"
+        elif any(_item_key(res) is not None for res in resolved):
+            # Uploading for a note that will not be rewritten would only fill the image bed.
+            reason = unwritable_reason(outcome.path)
+            if reason is not None:
+                outcome.error = reason
+                held = f"note not rewritten: {reason}"
         return _Pending(
-            outcome, resolver, _digest(note.raw), scan.refs, resolved, scan.consistent, note.raw
+            outcome,
+            resolver,
+            _digest(note.raw),
+            scan.refs,
+            resolved,
+            scan.consistent,
+            note.raw,
+            held,
         )
 
     def _upload(
@@ -435,7 +475,7 @@ class Syncer:
         """Upload each distinct local file and remote URL once; results keyed by item key."""
         keys: dict[str, Resolved] = {}
         for item in pending:
-            if item.consistent:
+            if item.held is None:
                 for res in item.resolved:
                     key = _item_key(res)
                     if key is not None:
@@ -463,14 +503,18 @@ class Syncer:
         self, item: _Pending, results: dict[str, UploadResult], cache: Cache | None
     ) -> None:
         outcome = item.outcome
+        if cache is not None and not _storable(outcome.key):
+            cache = None  # the cache cannot hold this name: the note is looked at every time
         root = item.resolver.root
         for res in item.resolved:
-            image = self._image_outcome(res, results, item.consistent, root)
+            image = self._image_outcome(res, results, item.held, root)
             outcome.images.append(image)
             if res.skip_reason is not None and image.status == SKIPPED and res.path is not None:
                 # A file outside the root: say so, since the link stays local.
                 outcome.warnings.append(f"line {image.line}: {image.target}: {image.error}")
-        if not item.consistent:
+        if item.held is not None:
+            if cache is not None and not self.dry_run:
+                cache.forget_note(outcome.path)
             return
         if self.dry_run:
             outcome.edits = _planned_edits(item.resolved)
@@ -488,7 +532,7 @@ class Syncer:
             cache.forget_note(outcome.path)
 
     def _image_outcome(
-        self, res: Resolved, results: dict[str, UploadResult], consistent: bool, root: Path
+        self, res: Resolved, results: dict[str, UploadResult], held: str | None, root: Path
     ) -> ImageOutcome:
         ref = res.ref
         image = ImageOutcome(target=ref.target, kind=res.kind, status=SKIPPED, line=ref.line)
@@ -500,8 +544,8 @@ class Syncer:
             if self._is_problem(res, root):
                 image.status, image.exit_code = FAILED, EXIT_PARTIAL
             return image
-        if not consistent:
-            image.error = "note left unchanged: the image scan did not match the parser"
+        if held is not None:
+            image.error = held
             return image
         if self.dry_run:
             image.error = "dry run: not uploaded"
@@ -589,6 +633,29 @@ class Syncer:
         from imgsync.cache import NoteStamp
 
         cache.put_note(note, NoteStamp.from_stat(st, digest))
+
+
+@contextlib.contextmanager
+def _note_safety_net(outcome: NoteOutcome) -> Iterator[None]:
+    """Report an unexpected failure on one note as that note's error, and go on with the others.
+
+    Every expected problem of a note is already its error; this is the last net, so one odd note
+    (a name the system refuses in a way not foreseen) cannot stop the run. Whole-run failures
+    (ImgsyncError: the cache, the configuration) still stop it.
+    """
+    try:
+        yield
+    except ImgsyncError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported on the note, with the traceback at -vv
+        log.debug("%s: internal error", outcome.key, exc_info=True)
+        outcome.error = f"internal error: {type(exc).__name__}: {exc} (run with -vv for details)"
+
+
+def _storable(text: str) -> bool:
+    """Whether the cache can hold ``text``: a name with a byte that is not UTF-8 cannot be bound
+    as SQL text."""
+    return text.isascii() or not _SURROGATE_RE.search(text)
 
 
 def _note_error(exc: ImgsyncError) -> str:
