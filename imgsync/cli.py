@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -257,7 +259,11 @@ def sync(
         allow_data=allow_data_uri,
     )
     progress = _Progress(enabled=not as_json and sys.stderr.isatty())
-    report = syncer.run(list(paths), on_upload_start=progress.start, on_image=progress.step)
+    try:
+        with _stop_on_signals(progress):
+            report = syncer.run(list(paths), on_upload_start=progress.start, on_image=progress.step)
+    except KeyboardInterrupt as exc:
+        _exit_stopped(exc)
     progress.finish()
     base = Path.cwd()
     if as_json:
@@ -266,6 +272,75 @@ def sync(
         click.echo(json.dumps(report.to_json(base), ensure_ascii=False))
     _print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
     sys.exit(report.exit_code)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so that it unwinds the same way."""
+
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
+
+
+@contextlib.contextmanager
+def _stop_on_signals(progress: _Progress) -> Iterator[None]:
+    """While a sync runs, Ctrl-C (SIGINT) and SIGTERM stop it cleanly.
+
+    The first signal says what happens and raises: no new upload starts, those in flight are let
+    finish, and the run unwinds (a note being written is either written whole or left as it was;
+    temporary files are removed). The wait for uploads in flight can be long on a slow network:
+    a second signal cuts it. Later signals are ignored, so that they cannot cut the cleanup.
+    Without a handler, SIGTERM would end the process with no cleanup at all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    state = {"told": False, "raised": 0}
+
+    def stop(signum: int, _frame: Any) -> None:
+        if not state["told"]:
+            state["told"] = True
+            lead = "\n" if progress.shown else ""
+            os.write(
+                2,
+                f"{lead}imgsync: stopping: no new uploads; notes not yet rewritten stay as they "
+                "are (press Ctrl-C again not to wait for the uploads in flight)\n".encode(),
+            )
+        if state["raised"] >= 2:
+            return
+        # Counted only once the exception exists: a signal handled in between (the first one's
+        # message takes a moment) then raises in this one's place and is counted as it.
+        exc = _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        state["raised"] += 1
+        raise exc
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in signals:
+            previous[sig] = signal.signal(sig, stop)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # Once stopping, all that is left is to say so and exit: no signal is to cut that.
+            signal.signal(sig, signal.SIG_IGN if state["told"] else handler)
+
+
+def _exit_stopped(exc: KeyboardInterrupt) -> None:
+    """End a sync a signal stopped: say so and exit 130 (SIGINT) or 143 (SIGTERM).
+
+    The run has unwound: nothing is being written and its temporary files are gone. Uploads
+    still in flight (after a second signal) would hold the exit until they end; they are not
+    waited for: their results are not used, and the cache is safe from a sudden exit.
+    """
+    terminated = isinstance(exc, _Terminated)
+    click.echo(f"imgsync: {'terminated' if terminated else 'interrupted'}", err=True)
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if any(not t.daemon for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 class _Progress:
@@ -285,6 +360,11 @@ class _Progress:
     def step(self, _result: object) -> None:
         self.done += 1
         self._show()
+
+    @property
+    def shown(self) -> bool:
+        """Whether a bar is on the terminal's current line."""
+        return self.enabled and self.total > 0
 
     def _show(self) -> None:
         if self.enabled and self.total:

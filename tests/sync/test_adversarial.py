@@ -12,10 +12,13 @@ by name from the conftests (``sync``, ``vault``, ``settings``, ``emulator``, ``c
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import queue
+import signal
 import stat
 import struct
 import subprocess
@@ -431,6 +434,89 @@ def test_undecodable_names_are_shown_not_crashed_on(
         else:
             assert "bad\\xff.md" in stderr and "gone\\xfe.png" in stderr
     assert bad.read_bytes().endswith(b"![g](gone\xfe.png)\n")
+
+
+def _start_slow_sync(
+    vault: Path, config_path: Path, env: dict[str, str], bed: Bed, delay: float
+) -> tuple[subprocess.Popen[bytes], dict[Path, tuple[bytes, int, int, int]]]:
+    """A sync of a few notes (a data URI among them) whose uploads hang ``delay`` s at the
+    service; returns once one of them is in flight."""
+    for i in range(4):
+        put(vault / "img" / f"{i}.png", png(str(i)))
+        put(
+            vault / f"n{i}.md",
+            f"# {i}\n\n![a](img/{i}.png)\n![d](data:image/png;base64,iVBORw0KGgo=)\n",
+        )
+    before = {p: fingerprint(p) for p in vault.glob("*.md")}
+    bed.faults([{"match": CREATE, "times": -1, "action": f"delay:{delay}"}])
+    process = subprocess.Popen(
+        imgsync(config_path, "sync", "--allow-data-uri", str(vault)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: bed.requests(CREATE) or process.poll() is not None)
+    except BaseException:
+        process.kill()
+        raise
+    assert process.poll() is None, process.communicate()
+    return process, before
+
+
+def _check_intact(
+    vault: Path, env: dict[str, str], before: dict[Path, tuple[bytes, int, int, int]]
+) -> None:
+    assert {p: fingerprint(p) for p in vault.glob("*.md")} == before
+    assert not leftovers(vault, Path(env["TMPDIR"]))
+
+
+@pytest.mark.parametrize(
+    ("sig", "status"),
+    [(signal.SIGINT, EXIT_SIGINT), (signal.SIGTERM, EXIT_SIGTERM)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_while_uploads_run_leaves_notes_intact_and_no_temp_file(
+    vault: Path, config_path: Path, env: dict[str, str], bed: Bed, sig: int, status: int
+) -> None:
+    process, before = _start_slow_sync(vault, config_path, env, bed, delay=2)
+    process.send_signal(sig)
+    _out, err = process.communicate(timeout=DEADLINE_S)
+
+    stderr = err.decode("utf-8", "replace")
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr
+    _check_intact(vault, env, before)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(
+    vault: Path, config_path: Path, env: dict[str, str], bed: Bed
+) -> None:
+    delay = 20.0
+    process, before = _start_slow_sync(vault, config_path, env, bed, delay=delay)
+    lines: queue.Queue[bytes] = queue.Queue()
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True)
+    reader.start()
+    started = time.monotonic()
+
+    process.send_signal(signal.SIGINT)
+    # The first Ctrl-C says what it waits for; the user presses again, as people do.
+    first = lines.get(timeout=DEADLINE_S).decode()
+    assert "stopping" in first
+    deadline = time.monotonic() + DEADLINE_S
+    while process.poll() is None and time.monotonic() < deadline:
+        process.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.2)
+    process.wait(timeout=DEADLINE_S)
+
+    assert time.monotonic() - started < delay / 2
+    assert process.returncode == EXIT_SIGINT
+    reader.join(DEADLINE_S)
+    rest = b"".join(list(lines.queue)).decode()
+    assert "Traceback" not in rest
+    _check_intact(vault, env, before)
 
 
 def test_two_syncs_of_one_vault_at_once(
