@@ -221,6 +221,14 @@ def _shown(path: Path, base: Path) -> str:
         return str(path)
 
 
+def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    """PATHS as Paths; an empty one is refused: Path("") is the current folder, and a script's
+    unset variable must not sync whatever folder the shell happens to be in."""
+    if any(value == "" for value in values):
+        raise click.BadParameter("an empty path (an unset variable?) is not a note or folder")
+    return tuple(Path(value) for value in values)
+
+
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Make no request and write nothing; show changes.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
@@ -233,7 +241,9 @@ def _shown(path: Path, base: Path) -> str:
     "--allow-outside-root", is_flag=True, help="Also upload images outside the notes root."
 )
 @click.option("--allow-data-uri", is_flag=True, help="Also upload data: URI images.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(path_type=str), callback=_no_empty_paths
+)
 @pass_app
 @handle_errors
 def sync(

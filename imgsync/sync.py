@@ -222,8 +222,17 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]
     for given in paths:
         given = Path(given)
         top = os.path.abspath(given)
-        if given.is_dir():
-            for dirpath, dirnames, filenames in os.walk(top):
+        try:
+            kind = _kind_of(top)
+        except OSError as error:  # a name too long, a folder that may not be searched
+            if top not in seen:
+                seen.add(top)
+                yield top, given, f"cannot be examined: {error.strerror or error}"
+            continue
+        if kind == "folder":
+            unlisted: list[OSError] = []
+            for dirpath, dirnames, filenames in os.walk(top, onerror=unlisted.append):
+                yield from _unlisted(unlisted, given, seen)
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
                 for name in sorted(filenames):
                     if not name.lower().endswith(NOTE_SUFFIXES) or name.startswith("."):
@@ -233,17 +242,40 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]
                         continue
                     seen.add(key)
                     yield key, given, None
+            yield from _unlisted(unlisted, given, seen)
         elif top in seen:
             continue
         else:
             seen.add(top)
-            note = Path(top)
-            if note.is_file() or note.is_symlink() or note.suffix.lower() in NOTE_SUFFIXES:
-                exists = note.exists() or note.is_symlink()
-                yield top, given, None if exists else "no such file"
+            if kind in ("file", "link") or top.lower().endswith(NOTE_SUFFIXES):
+                yield top, given, None if kind is not None else "no such file"
             else:
-                problem = "no such file or folder" if not note.exists() else "not a note or folder"
+                problem = "no such file or folder" if kind is None else "not a note or folder"
                 yield top, given, problem
+
+
+def _kind_of(path: str) -> str | None:
+    """ "folder", "file", "link" (a broken symlink), "other" (a device, a FIFO...) or None (no
+    such path). Raises OSError when the system cannot tell (a name too long, no permission)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "link" if os.path.islink(path) else None
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    return "file" if stat.S_ISREG(st.st_mode) else "other"
+
+
+def _unlisted(
+    errors: list[OSError], given: Path, seen: set[str]
+) -> Iterator[tuple[str, Path, str | None]]:
+    """A folder the walk could not list, reported like a failed note (its notes are not seen)."""
+    while errors:
+        error = errors.pop(0)
+        key = os.path.abspath(error.filename or given)
+        if key not in seen:
+            seen.add(key)
+            yield key, given, f"cannot list this folder: {error.strerror or error}"
 
 
 @dataclass

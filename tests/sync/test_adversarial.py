@@ -561,3 +561,65 @@ def test_two_syncs_of_one_vault_at_once(
     bed.faults([])
     third = sync()
     assert third.exit_code == EXIT_OK and not any(o.changed for o in third.notes)
+
+
+# ------------------------------------------------------------------------------- the paths given
+
+
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(
+    tmp_path: Path, config_path: Path, env: dict[str, str], bed: Bed
+) -> None:
+    # `imgsync sync "$NOTES"` with NOTES unset must not sync whatever folder the shell is in.
+    here = tmp_path / "here"
+    put(here / "a.png", png("here"))
+    note = here / "n.md"
+    put(note, "![a](a.png)\n")
+    before = fingerprint(note)
+
+    done = subprocess.run(
+        imgsync(config_path, "sync", ""), env=env, cwd=here, capture_output=True, timeout=60
+    )
+
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert "empty" in stderr and "Traceback" not in stderr
+    assert fingerprint(note) == before
+    assert not bed.requests(CREATE)
+
+
+def test_a_path_the_system_refuses_is_reported_and_the_rest_synced(
+    sync: Callable[..., Any], vault: Path
+) -> None:
+    put(vault / "img" / "a.png", png("a"))
+    put(vault / "n.md", "![a](img/a.png)\n")
+    too_long = vault / ("x" * 5000)
+
+    report = sync(too_long, vault / "n.md")
+
+    refused, synced = report.notes
+    assert "too long" in (refused.error or "").lower()
+    assert synced.changed
+    assert report.exit_code == EXIT_PARTIAL
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(
+    sync: Callable[..., Any], vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(vault / "img" / "a.png", png("a"))
+    put(vault / "n.md", "![a](img/a.png)\n")
+    locked = vault / "locked"
+    put(locked / "hidden.md", "![a](../img/a.png)\n")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if not isinstance(path, int) and os.fspath(path) == str(locked):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # as for another user's folder (we run as root)
+    report = sync()
+
+    problems = {o.path: o.error for o in report.notes if o.error}
+    assert problems == {locked: f"cannot list this folder: {os.strerror(errno.EACCES)}"}
+    assert [o.changed for o in report.notes if not o.error] == [True]
+    assert report.exit_code == EXIT_PARTIAL
