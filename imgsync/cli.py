@@ -279,7 +279,15 @@ def sync(
     if as_json:
         import json
 
-        click.echo(json.dumps(report.to_json(base), ensure_ascii=False))
+        document = report.to_json(base)
+        text = json.dumps(document, ensure_ascii=False)
+        try:
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            # A console in a legacy code page (Windows pipes, old locales): the same JSON, in
+            # ASCII with \u escapes, rather than no JSON at all.
+            text = json.dumps(document)
+        click.echo(text)
     _print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
     sys.exit(report.exit_code)
 

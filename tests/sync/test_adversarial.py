@@ -436,6 +436,28 @@ def test_undecodable_names_are_shown_not_crashed_on(
     assert bad.read_bytes().endswith(b"![g](gone\xfe.png)\n")
 
 
+def test_json_reaches_a_console_that_is_not_utf8(
+    vault: Path, config_path: Path, env: dict[str, str]
+) -> None:
+    # Windows pipes and old locales: stdout in a legacy code page that has no Chinese.
+    put(vault / "图.png", png("tu"))
+    put(vault / "笔记.md", "![a](图.png)\n![b](缺.png)\n")
+
+    done = subprocess.run(
+        imgsync(config_path, "sync", "--dry-run", "--json", str(vault)),
+        env={**env, "PYTHONIOENCODING": "cp1252"},
+        capture_output=True,
+        timeout=60,
+    )
+
+    stderr = done.stderr.decode("cp1252", "replace")
+    assert done.returncode == EXIT_PARTIAL, stderr
+    assert "internal error" not in stderr
+    (note,) = json.loads(done.stdout)["notes"]
+    assert note["path"].endswith("笔记.md")
+    assert [i["target"] for i in note["images"]] == ["图.png", "缺.png"]
+
+
 def _start_slow_sync(
     vault: Path, config_path: Path, env: dict[str, str], bed: Bed, delay: float
 ) -> tuple[subprocess.Popen[bytes], dict[Path, tuple[bytes, int, int, int]]]:
