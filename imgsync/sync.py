@@ -204,9 +204,10 @@ def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]
     """Yield (note, given, problem) for every note below ``paths``, in a stable order.
 
     Notes are yielded as absolute paths; ``given`` is the argument the note was found under. A
-    path that does not exist, or is neither a note nor a folder, is yielded with a problem so it
-    is reported like any other failed note instead of aborting the run. A note reached twice (a
-    file and its folder both given) is yielded once.
+    path that does not exist, is neither a note nor a folder, or cannot be examined, and a folder
+    that cannot be listed, are yielded with a problem so they are reported like any other failed
+    note instead of aborting the run or passing unnoticed. A note reached twice (a file and its
+    folder both given) is yielded once.
     """
     for key, given, problem in _walk_notes(paths):
         yield Path(key), given, problem
@@ -255,8 +256,8 @@ def _walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]
 
 
 def _kind_of(path: str) -> str | None:
-    """ "folder", "file", "link" (a broken symlink), "other" (a device, a FIFO...) or None (no
-    such path). Raises OSError when the system cannot tell (a name too long, no permission)."""
+    """What ``path`` is: a "folder", a "file", a "link" (broken), "other" (a device, a FIFO...)
+    or None (nothing). Raises OSError when the system cannot tell (a name too long...)."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
