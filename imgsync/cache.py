@@ -496,7 +496,9 @@ class Cache:
             (self.namespace,),
         )
         return {
-            path: NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+            os.fsdecode(path): NoteStamp(
+                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns)
+            )
             for path, size, mtime_ns, inode, digest, recorded_ns in rows
         }
 
@@ -725,10 +727,20 @@ def _normalize_md5(md5: str) -> str:
     return text
 
 
-def _path_key(path: Path) -> str:
+def _path_key(path: Path) -> str | bytes:
     """Absolute, normalised, without resolving symlinks: one spelling per path, and no extra
-    syscalls (size, mtime and inode guard against the rest)."""
-    return os.path.abspath(path)
+    syscalls (size, mtime and inode guard against the rest).
+
+    A name holding bytes that are not UTF-8 (decoded by Python with ``surrogateescape``) cannot
+    be SQL text: it is kept as its raw bytes (a BLOB), which sqlite compares byte for byte and
+    never confuses with a text key.
+    """
+    key = os.path.abspath(path)
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(key)
+    return key
 
 
 def _is_racy(mtime_ns: int, recorded_ns: int) -> bool:

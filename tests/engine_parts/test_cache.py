@@ -553,3 +553,20 @@ def test_forked_child_opens_its_own_connection(cache: Cache) -> None:
     assert cache.get_folder("from-child") == "c"
     cache.put_folder("from-parent", "p")  # the parent's connection still works
     assert cache.get_folder("from-parent") == "p"
+
+
+def test_paths_with_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    """A name from an old system (Latin-1 bytes) is a key like any other, and never the same key
+    as a text name that merely spells those bytes out."""
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png"))
+    spelled = tmp_path / "caf\\xe9.png"
+    with Cache(tmp_path / "c.sqlite3", namespace="n") as cache:
+        st = old_file(odd, b"image bytes")
+        cache.put_file_md5(odd, st, "a" * 32)
+        assert cache.get_file_md5(odd, st) == "a" * 32
+        assert cache.get_file_md5(spelled, old_file(spelled, b"image bytes")) is None
+        note = Path(os.fsdecode(os.fsencode(tmp_path) + b"/not\xffe.md"))
+        stamp = NoteStamp.from_stat(old_file(note, b"# x\n"), "d")
+        cache.put_note(note, stamp)
+        assert cache.get_note(note) == stamp
+        assert cache.note_stamps()[os.path.abspath(note)] == stamp

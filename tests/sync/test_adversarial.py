@@ -688,14 +688,6 @@ def test_an_image_only_this_machine_can_reach_is_not_published(
     assert note.read_text() == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cache._path_key binds the path as SQL text; a name with a byte that is not UTF-8 "
-        "raises UnicodeEncodeError, so such an image fails ('internal error') on every run. "
-        "cache.py is not this suite's to change: reported"
-    ),
-)
 def test_an_image_whose_name_is_not_utf8_is_uploaded(sync: Callable[..., Any], vault: Path) -> None:
     put(Path(os.fsdecode(bytes(vault) + b"/caf\xe9.png")), png("latin-1 name"))
     note = vault / "n.md"
