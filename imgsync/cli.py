@@ -277,19 +277,25 @@ def sync(
     progress.finish()
     base = Path.cwd()
     if as_json:
-        import json
-
-        document = report.to_json(base)
-        text = json.dumps(document, ensure_ascii=False)
-        try:
-            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
-        except (UnicodeEncodeError, LookupError):
-            # A console in a legacy code page (Windows pipes, old locales): the same JSON, in
-            # ASCII with \u escapes, rather than no JSON at all.
-            text = json.dumps(document)
-        click.echo(text)
+        _echo_json(report.to_json(base))
     _print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
     sys.exit(report.exit_code)
+
+
+def _echo_json(document: object) -> None:
+    """Print one JSON document on stdout, readable as UTF-8 where the console allows it.
+
+    A console in a legacy code page (Windows pipes, old locales), or a name holding bytes that
+    are not UTF-8, gets the same JSON in ASCII with \\u escapes rather than no JSON at all.
+    """
+    import json
+
+    text = json.dumps(document, ensure_ascii=False)
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = json.dumps(document)
+    click.echo(text)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -461,8 +467,6 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
     to stderr), so Typora's "Custom Command" upload can use it as is. Paths may be
     percent-encoded or file:// URIs. Exit status 1 if some items failed.
     """
-    import json
-
     from imgsync.upload import InOrder, Uploader, UploadResult, exit_status, resolve_item
 
     stopped = False
@@ -483,10 +487,10 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
         stopped = True
         in_order.fail_rest(items, str(exc), exc.exit_code)
         if as_json:
-            click.echo(json.dumps([r.to_json() for r in in_order.results], ensure_ascii=False))
+            _echo_json([r.to_json() for r in in_order.results])
         raise
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False))
+        _echo_json([r.to_json() for r in results])
     status = exit_status(results)
     if status:
         sys.exit(status)

@@ -194,3 +194,22 @@ def test_configuration_error_exit_2_with_a_line_per_item(tmp_path: Path, images:
     assert result.exit_code == 2
     assert result.stdout == "\n\n"
     assert result.stderr.count("upload.link") == 1
+
+
+def test_json_reaches_a_console_that_is_not_utf8(
+    control: Control, env: dict[str, str], images: Path
+) -> None:
+    """A console in a legacy code page (Windows pipes, old locales) still gets the JSON document,
+    with the names that code page cannot hold as \\u escapes."""
+    path = images / "截图.png"
+    data = write_image(path, "png", "cp1252")
+    cmd = [*imgsync_command(), "upload", "--json", str(path), str(images / "缺.png")]
+    proc = subprocess.run(
+        cmd, env={**env, "PYTHONIOENCODING": "cp1252"}, capture_output=True, timeout=60
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert b"Traceback" not in proc.stderr
+    first, second = json.loads(proc.stdout)
+    assert first["input"] == str(path) and first["ok"]
+    assert control.fetch(first["url"]) == data
+    assert second["input"].endswith("缺.png") and not second["ok"]
