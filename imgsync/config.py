@@ -110,6 +110,10 @@ class UploadSettings:
     # Download cap for remote images fetched by imgsync itself (the service's own limit).
     max_download_bytes: int = 100 * 1024 * 1024
     download_timeout: float = 30.0
+    # imgsync's own download refuses hosts with a non-public address (loopback, LAN, link-local
+    # such as cloud metadata): a shared note must not publish what only this machine or its
+    # network can see. True for users who want their LAN images on the public image bed.
+    allow_private_urls: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,11 @@ starting a second task and leaving a duplicate behind.
 When the service cannot fetch the image (task status "failed": a host that blocks it, a URL only
 reachable from here, a hotlink check that needs a Referer), imgsync downloads it itself, with a
 timeout, a size cap, an optional Referer and a check that the bytes really are an image, and uploads
-it like a local file. A URL without a recognisable image extension skips the service's attempt: the
-offline API only takes image extensions.
+it like a local file. That download refuses hosts whose address is not public (loopback, LAN,
+link-local: :mod:`imgsync.netguard`), at every redirect, unless ``upload.allow_private_urls``: the
+image would otherwise publish what only this machine can reach. The service's own migration needs
+no such check: it fetches from the internet, not from here. A URL without a recognisable image
+extension skips the service's attempt: the offline API only takes image extensions.
 """
 
 from __future__ import annotations
@@ -165,6 +168,12 @@ class RemoteFetcher:
 
                 session = requests.Session()
                 session.headers["User-Agent"] = USER_AGENT
+                if not self.settings.upload.allow_private_urls:
+                    from imgsync.netguard import GuardedAdapter
+
+                    adapter = GuardedAdapter()
+                    session.mount("http://", adapter)
+                    session.mount("https://", adapter)
                 self._session = session
             return self._session
 

@@ -25,6 +25,7 @@ def test_missing_default_file_is_fine(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "nothing-here"))
     settings = load_settings(None, environ={})
     assert settings.account.base_url == "https://open-api.123pan.com"
+    assert settings.upload.allow_private_urls is False
     assert settings.upload.filename == "{md5}{ext}"
     assert dict(settings.network.qps) == dict(DEFAULT_QPS)
 
@@ -46,6 +47,7 @@ qps = { create = 0, list = 10 }
 folder = "notes/{year}"
 link = "userSelfURL"
 hosted_prefixes = ["https://img.example.com/"]
+allow_private_urls = true
 """,
     )
     settings = load_settings(path, environ={"IMGSYNC_DATA_DIR": str(tmp_path / "data")})
@@ -56,6 +58,7 @@ hosted_prefixes = ["https://img.example.com/"]
     assert settings.network.qps["detail"] == DEFAULT_QPS["detail"]
     assert settings.upload.link == "userSelfURL"
     assert settings.upload.hosted_prefixes == ("https://img.example.com/",)
+    assert settings.upload.allow_private_urls is True
     assert settings.data_dir == tmp_path / "data"
     assert settings.config_path == path
 
@@ -104,6 +107,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("[upload]\nhosted_prefixes = 'x'\n", "upload.hosted_prefixes must be a list of strings"),
         ("[account]\nbase_url = 'ftp://x'\n", "account.base_url must start with http"),
         ("[upload]\nfilename = '{nope}'\n", "upload.filename"),
+        ("[upload]\nallow_private_urls = 'yes'\n", "upload.allow_private_urls must be true or"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -> None:

@@ -650,14 +650,6 @@ def test_a_folder_that_cannot_be_listed_is_reported(
 # ------------------------------------------------------------------ addresses on the user's side
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "remote.Remote.download fetches any http(s) URL a note names when the service cannot "
-        "(loopback, LAN, link-local included) and publishes it: a shared note can point at "
-        "http://192.168.1.50/snapshot.jpg. remote.py is not this suite's to change: reported"
-    ),
-)
 def test_an_image_only_this_machine_can_reach_is_not_published(
     sync: Callable[..., Any], vault: Path, tmp_path: Path, bed: Bed
 ) -> None:
@@ -679,13 +671,16 @@ def test_an_image_only_this_machine_can_reach_is_not_published(
     text = f"![cam](http://127.0.0.1:{server.server_address[1]}/snapshot.png)\n"
     put(note, text)
     try:
-        sync()
+        report = sync()
     finally:
         server.shutdown()
         server.server_close()
 
     assert md5(camera) not in bed.created_md5s()
     assert note.read_text() == text
+    (image,) = report.notes[0].images
+    assert image.status == "failed"
+    assert "loopback" in image.error and "upload.allow_private_urls = true" in image.error
 
 
 def test_an_image_whose_name_is_not_utf8_is_uploaded(sync: Callable[..., Any], vault: Path) -> None:

@@ -22,6 +22,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
+def settings(make_settings: Callable[..., Any]) -> Any:
+    """The web server is on loopback: opt in to imgsync's own download of what it serves."""
+    return make_settings(upload={"allow_private_urls": True})
+
+
+@pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A web server on loopback serving a folder: (its base URL, the folder)."""
     folder = tmp_path / "web"

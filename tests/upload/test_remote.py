@@ -71,9 +71,14 @@ def web() -> Iterator[ImageServer]:
     server.close()
 
 
+# The "remote" images are served from loopback: the tests that reach imgsync's own download opt in
+# to it (upload.allow_private_urls); tests/upload/test_private_urls.py covers the refusal.
+LOOPBACK_OK = {"allow_private_urls": True}
+
+
 @pytest.fixture
 def remote_settings(make_settings: Any) -> Any:
-    return make_settings(upload={"referer": REFERER, "download_timeout": 10.0})
+    return make_settings(upload={"referer": REFERER, "download_timeout": 10.0, **LOOPBACK_OK})
 
 
 def test_remote_image_is_migrated_by_an_offline_task(
@@ -159,7 +164,7 @@ def test_download_that_is_not_an_image_fails(
 
 def test_download_over_the_cap_fails(make_settings: Any, web: ImageServer) -> None:
     url = web.add("/big", image_bytes("png", "too-big", 50_000))
-    settings = make_settings(upload={"max_download_bytes": 10_000})
+    settings = make_settings(upload={"max_download_bytes": 10_000, **LOOPBACK_OK})
     with Uploader.from_settings(settings) as up:
         result = up.upload_url(url)
     assert result.status == "failed"
@@ -250,7 +255,7 @@ def test_offline_refusal_falls_back_to_download(
 
 def test_download_timeout_fails_clearly(make_settings: Any, web: ImageServer) -> None:
     url = web.add("/slow/render", image_bytes("png", "slow", 2000))  # no extension: we download
-    settings = make_settings(upload={"download_timeout": 0.3})
+    settings = make_settings(upload={"download_timeout": 0.3, **LOOPBACK_OK})
     with Uploader.from_settings(settings) as up:
         result = up.upload_url(url)
     assert result.status == "failed"
