@@ -222,20 +222,37 @@ def _propose_inline(body: str, walks: dict[int, tuple[int, int]]) -> Iterator[Ca
 
 def _propose_definitions(body: str, walks: dict[int, tuple[int, int]]) -> Iterator[Candidate]:
     """Reference definitions: found from their ``]:`` (rare in text), then checked to start a
-    line (after container prefixes); a label may run over a few lines."""
+    line (after container prefixes); a label may run over a few lines.
+
+    What a line start matches, and where the line before it starts, are looked up once per line:
+    a line of many ``]:`` after a long prefix (``- - - ...``) would otherwise be read again for
+    each of them.
+    """
+    matches: dict[int, re.Match[str] | None] = {}  # line start -> the definition starting there
+    previous: dict[int, int] = {}  # line start -> start of the line before
+    line_start = searched = 0
     colon = body.find("]:")
     while colon >= 0:
-        line_start = body.rfind("\n", 0, colon) + 1
+        newline = body.rfind("\n", searched, colon)
+        if newline >= 0:
+            line_start = newline + 1
+        searched = colon
+        start = line_start
         for _ in range(MAX_LABEL_LINES):
-            match = _DEF_RE.match(body, line_start)
+            if start in matches:
+                match = matches[start]
+            else:
+                match = matches[start] = _DEF_RE.match(body, start)
             if match is not None and match.end() == colon + 2:
                 candidate = _definition_candidate(body, match, walks)
                 if candidate is not None:
                     yield candidate
                 break
-            if line_start == 0:
+            if start == 0:
                 break
-            line_start = body.rfind("\n", 0, line_start - 1) + 1
+            if start not in previous:
+                previous[start] = body.rfind("\n", 0, start - 1) + 1
+            start = previous[start]
         colon = body.find("]:", colon + 2)
 
 

@@ -332,6 +332,21 @@ def test_destinations_inside_destinations_are_located_as_before(text: str, raws:
     assert all(text[ref.span[0] : ref.span[1]] == ref.raw for ref in scan.refs)
 
 
+def test_a_line_of_definitions_after_a_long_prefix_is_read_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every "]:" of a line is checked against a definition starting the line: the line start is
+    # matched once, not once per "]:" (each match reads the whole "- - - ..." prefix again).
+    definition = CountingPattern(mdscan._DEF_RE)
+    monkeypatch.setattr(mdscan, "_DEF_RE", definition)
+    text = "![a]\n" + ("x" * 1000 + "\n") * 5 + "- " * 5000 + "[x]:" * 5000
+
+    scan = find_images(text)
+
+    assert scan.refs == [] and scan.consistent
+    assert definition.calls <= text.count("\n") + 1
+
+
 def test_a_long_line_of_real_images_is_scanned_whole() -> None:
     line = "".join(f"![a{i}](img/x{i}.png) text [l](u) `c` " for i in range(5000))
     scan = find_images(line)
