@@ -20,13 +20,11 @@ import os
 import queue
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import threading
 import time
 import types
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,28 +35,14 @@ import requests
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL
 from imgsync.notefile import TEMP_SUFFIX
 
+from ..support import png_bytes as png
+
 CREATE = "/upload/v1/oss/file/create"
 DEADLINE_S = 30.0
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def png(tag: str) -> bytes:
-    """A valid 1x1 PNG, distinct per tag."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"tEXt", b"imgsync\x00" + tag.encode())
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 def put(path: Path, data: bytes | str) -> bytes:
