@@ -536,8 +536,6 @@ class Syncer:
         self, item: _Pending, results: dict[str, UploadResult], cache: Cache | None
     ) -> None:
         outcome = item.outcome
-        if cache is not None and not _storable(outcome.key):
-            cache = None  # the cache cannot hold this name: the note is looked at every time
         root = item.resolver.root
         for res in item.resolved:
             image = self._image_outcome(res, results, item.held, root)
@@ -683,12 +681,6 @@ def _note_safety_net(outcome: NoteOutcome) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - reported on the note, with the traceback at -vv
         log.debug("%s: internal error", outcome.key, exc_info=True)
         outcome.error = f"internal error: {type(exc).__name__}: {exc} (run with -vv for details)"
-
-
-def _storable(text: str) -> bool:
-    """Whether the cache can hold ``text``: a name with a byte that is not UTF-8 cannot be bound
-    as SQL text."""
-    return text.isascii() or not _SURROGATE_RE.search(text)
 
 
 def _note_error(exc: ImgsyncError) -> str:
