@@ -371,6 +371,16 @@ class Cache:
                 return
             last = (rows[-1][0], rows[-1][1])
 
+    def link_folders(self) -> set[str]:
+        """The download folder (``https://host/uid/``) of every link this namespace was handed:
+        a link starting with one of them is already on the user's image bed."""
+        rows = self._all(
+            "SELECT DISTINCT download_url FROM objects WHERE namespace = ?"
+            " UNION SELECT DISTINCT user_self_url FROM objects WHERE namespace = ?",
+            (self.namespace, self.namespace),
+        )
+        return {folder for (url,) in rows if (folder := url_folder(url or ""))}
+
     # -- local file hashes ------------------------------------------------------------------------
 
     def get_file_md5(self, path: Path, st: os.stat_result) -> str | None:
@@ -725,6 +735,16 @@ def _normalize_md5(md5: str) -> str:
     if len(text) != _MD5_HEX_LEN or not _HEX_DIGITS.issuperset(text):
         raise ValueError(f"not an md5 hex digest: {md5!r}")
     return text
+
+
+def url_folder(url: str) -> str | None:
+    """``https://host/uid/x.png`` → ``https://host/uid/``: what every link of the account shares
+    (downloadURL looks like ``https://vip.123pan.cn/<uid>/<fileId>.<ext>``)."""
+    scheme, sep, rest = url.partition("://")
+    parts = rest.split("/")
+    if not sep or not scheme or len(parts) < 3:
+        return None
+    return f"{scheme}://{'/'.join(parts[:-1])}/"
 
 
 def _path_key(path: Path) -> str | bytes:

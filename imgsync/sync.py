@@ -374,13 +374,10 @@ class Syncer:
     def _hosted_prefixes(self) -> tuple[str, ...]:
         """Configured prefixes plus the download folders of every URL this account was given."""
         if self._prefixes is None:
-            prefixes = set(self.settings.upload.hosted_prefixes)
+            prefixes = {p for p in self.settings.upload.hosted_prefixes if p}
             cache = self._open_cache()
-            for obj in cache.iter_objects() if cache is not None else ():
-                for url in (obj.download_url, obj.user_self_url):
-                    prefix = _url_folder(url)
-                    if prefix:
-                        prefixes.add(prefix)
+            if cache is not None:
+                prefixes |= cache.link_folders()
             self._prefixes = tuple(sorted(prefixes))
         return self._prefixes
 
@@ -776,14 +773,3 @@ def _planned_edits(resolved: list[Resolved]) -> list[tuple[str, str]]:
         for r in resolved
         if _item_key(r) is not None
     ]
-
-
-def _url_folder(url: str) -> str | None:
-    """``https://host/uid/x.png`` → ``https://host/uid/``: what every link of the account shares."""
-    if not url or "://" not in url:
-        return None
-    scheme, rest = url.split("://", 1)
-    parts = rest.split("/")
-    if len(parts) < 3:
-        return None
-    return f"{scheme}://{'/'.join(parts[:-1])}/"

@@ -319,12 +319,7 @@ class Uploader:
             prefixes = self._prefixes
         if prefixes is None:
             found = {p for p in self.settings.upload.hosted_prefixes if p}
-            for obj in self.cache.iter_objects():
-                for link in (obj.download_url, obj.user_self_url):
-                    folder = _url_folder(link)
-                    if folder:
-                        found.add(folder)
-            prefixes = tuple(sorted(found))
+            prefixes = tuple(sorted(found | self.cache.link_folders()))
             with self._cache_lock:
                 self._prefixes = prefixes
         return prefixes
@@ -483,16 +478,6 @@ class Uploader:
                 return UploadResult(url, "remote", "cached", self._link(obj), obj.md5, obj.file_id)
             obj, status = self._remote.fetch(url)
         return UploadResult(url, "remote", status, self._link(obj), obj.md5, obj.file_id)
-
-
-def _url_folder(url: str) -> str | None:
-    """``https://host/uid/x.png`` → ``https://host/uid/``: what every link of the account shares
-    (downloadURL looks like ``https://vip.123pan.cn/<uid>/<fileId>.<ext>``)."""
-    scheme, sep, rest = url.partition("://")
-    parts = rest.split("/")
-    if not sep or not scheme or len(parts) < 3:
-        return None
-    return f"{scheme}://{'/'.join(parts[:-1])}/"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -81,6 +81,15 @@ def test_object_round_trip_and_md5_spelling(cache: Cache) -> None:
     assert cache.get_object(MD5_B, 10) is None
 
 
+def test_link_folders_are_where_the_accounts_links_live(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.sqlite3", namespace="a") as mine:
+        mine.put_object(make_object(file_id="x1"))
+        mine.put_object(make_object(md5="b" * 32, file_id="x2", user_self_url="https://me.cn/p/x2"))
+        with Cache(tmp_path / "c.sqlite3", namespace="b") as other:
+            other.put_object(make_object(download_url="https://elsewhere.example/v/1.png"))
+        assert mine.link_folders() == {"https://vip.example/u/", "https://me.cn/p/"}
+
+
 def test_put_object_replaces(cache: Cache) -> None:
     cache.put_object(make_object(status=0))
     cache.put_object(make_object(status=150, file_id="fid-2"))
