@@ -25,10 +25,10 @@ from pathlib import Path
 
 import requests
 
-from imgsync.api import Api
+from imgsync.client.api import Api
+from imgsync.client.transport import USER_AGENT
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
 from imgsync.emulator import Emulator
-from imgsync.http import USER_AGENT
 
 TARGET_RATIO = 1.2
 # Rounds alternate which side goes first; each round times CALLS calls of each side.

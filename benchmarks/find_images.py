@@ -168,7 +168,7 @@ def measure(
 def main() -> int:
     import mistune
 
-    from imgsync.markdown import DIALECT_PLUGINS, _embed_plugin, find_images
+    from imgsync.notes.markdown import DIALECT_PLUGINS, _embed_plugin, find_images
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=DEFAULT_NOTES)

@@ -24,7 +24,14 @@ from upload_support import EmulatorProcess, environment, imgsync_command, write_
 
 TARGET_RATIO = 5.0
 DEFAULT_ROUNDS = 30
-HEAVY_MODULES = ("requests", "urllib3", "mistune", "watchdog", "imgsync.emulator", "imgsync.api")
+HEAVY_MODULES = (
+    "requests",
+    "urllib3",
+    "mistune",
+    "watchdog",
+    "imgsync.emulator",
+    "imgsync.client.api",
+)
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:

@@ -41,7 +41,7 @@ def main() -> int:
         return 2
     logging.disable(logging.CRITICAL)
     from imgsync.config import load_settings
-    from imgsync.upload import Uploader
+    from imgsync.engine.uploader import Uploader
 
     rows = []
     with EmulatorProcess() as emu, tempfile.TemporaryDirectory() as tmp:

@@ -61,7 +61,7 @@ def run(
 ) -> tuple[float, Counter[str]]:
     """Upload ``count`` fresh images with a fresh cache; return (seconds, request counts)."""
     from imgsync.config import load_settings
-    from imgsync.upload import Uploader
+    from imgsync.engine.uploader import Uploader
 
     folder = root / name
     folder.mkdir()

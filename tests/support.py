@@ -1,7 +1,8 @@
 """What the test folders share: credentials, image bytes, "old" files, the emulator's control
 plane, and settings pointed at the emulator.
 
-Nothing here imports the imgsync client (``imgsync.api``, ``imgsync.http``, ``imgsync.auth``):
+Nothing here imports the imgsync client (``imgsync.client.api``, ``imgsync.client.transport``,
+``imgsync.client.tokens``):
 only ``imgsync.config`` for the settings builders, so the emulator's own tests may use the plain
 helpers and still test the emulator from the reference alone.
 """

@@ -1,1 +1,2 @@
-"""Tests of the API client layer: imgsync.http, imgsync.auth, imgsync.api."""
+"""Tests of the API client layer: imgsync.client.transport, imgsync.client.tokens,
+imgsync.client.api."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from imgsync.api import Api
+from imgsync.client.api import Api
 from imgsync.config import Settings
 
 from ..support import Control, md5, settings_for

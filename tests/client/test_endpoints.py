@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from imgsync.api import (
+from imgsync.client.api import (
     AsyncResult,
     CompleteResult,
     CopyFailure,

@@ -8,9 +8,9 @@ import io
 import pytest
 import requests
 
-from imgsync.api import Api
+from imgsync.client.api import Api
+from imgsync.client.transport import STREAM_CHUNK
 from imgsync.errors import ApiError
-from imgsync.http import STREAM_CHUNK
 
 from ..support import md5, png_like, settings_for
 from .conftest import header

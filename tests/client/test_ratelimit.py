@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgsync.api import Api
+from imgsync.client.api import Api
 
 from ..support import UNLIMITED, settings_for
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from imgsync.api import Api
+from imgsync.client.api import Api
 from imgsync.errors import (
     EXIT_AUTH,
     EXIT_UNREACHABLE,

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from imgsync.api import Api
-from imgsync.auth import TokenStore
+from imgsync.client.api import Api
+from imgsync.client.tokens import TokenStore
 from imgsync.errors import ImgsyncError
 
 from ..support import CLIENT_SECRET, md5, png_like, settings_for

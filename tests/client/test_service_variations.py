@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from imgsync.api import Api
+from imgsync.client.api import Api
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
 from imgsync.errors import AuthError, NotFound, ServerError, StillVerifying
 

@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from imgsync.api import Api
-from imgsync.auth import TokenStore, login, store_key
+from imgsync.client.api import Api
+from imgsync.client.tokens import TokenStore, login, store_key
 from imgsync.errors import AuthError, ConfigError
 
 from ..support import CLIENT_ID, CLIENT_SECRET, settings_for
@@ -34,7 +34,7 @@ def test_separate_processes_share_the_stored_token(control, settings) -> None:
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from imgsync.api import Api
+        from imgsync.client.api import Api
         from imgsync.config import AccountSettings, NetworkSettings, Settings
         settings = Settings(
             account=AccountSettings(base_url={control.base_url!r}, client_id={CLIENT_ID!r},

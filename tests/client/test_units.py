@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from imgsync.auth import (
+from imgsync.client.tokens import (
     EXPIRY_MARGIN,
     Token,
     TokenProvider,
@@ -24,8 +24,14 @@ from imgsync.auth import (
     parse_expiry,
     store_key,
 )
+from imgsync.client.transport import (
+    RateLimiter,
+    RetryPolicy,
+    _body_factory,
+    _LimitedReader,
+    _reason,
+)
 from imgsync.errors import AuthError, ItemError
-from imgsync.http import RateLimiter, RetryPolicy, _body_factory, _LimitedReader, _reason
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -175,7 +181,7 @@ def test_token_store_tightens_a_loose_file(tmp_path) -> None:
 def test_corrupt_token_store_is_ignored_with_a_warning(tmp_path, caplog, content) -> None:
     store = TokenStore(tmp_path)
     store.path.write_bytes(content)
-    with caplog.at_level("WARNING", logger="imgsync.auth"):
+    with caplog.at_level("WARNING", logger="imgsync.client.tokens"):
         assert store.load("k") is None
     assert caplog.records, "a corrupt store must be reported"
     store.save("k", Token("fresh", NOW))  # and replaced without a crash

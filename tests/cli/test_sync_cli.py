@@ -1,0 +1,180 @@
+"""``imgsync sync`` and ``imgsync demo`` as users run them: real subprocesses, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..jobs.helpers import write_config
+from ..support import Control, write_note, write_png
+
+TIMEOUT_S = 120
+NOTE_KEYS = {"path", "changed", "images"}
+IMAGE_KEYS = {"target", "kind", "status", "url", "error"}
+TOTAL_KEYS = {"notes", "changed", "uploaded", "reused", "cached", "skipped", "failed"}
+# What imgsync adds to the contract's shape ("extend them freely"): a note's own error and
+# warnings, an image's line, and whether the run was a dry run.
+NOTE_EXTRA = {"error", "warnings"}
+IMAGE_EXTRA = {"line"}
+TOP_EXTRA = {"dry_run"}
+KINDS = {"local", "remote", "hosted", "data"}
+STATUSES = {"uploaded", "reused", "cached", "migrated", "skipped", "failed"}
+
+
+@pytest.fixture
+def config_writer() -> Callable[..., Path]:
+    """Configs with the sync tests' defaults."""
+    return write_config
+
+
+@pytest.fixture
+def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
+    """No IMGSYNC_* of the caller's; a home of our own so no real config or data is touched."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("IMGSYNC_", "XDG_"))}
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**keep, "HOME": str(home), "IMGSYNC_DATA_DIR": str(data_dir)}
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgsync", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+
+def check_shape(document: Any) -> None:
+    assert set(document) == {"notes", "totals"} | TOP_EXTRA
+    assert set(document["totals"]) == TOTAL_KEYS
+    assert all(isinstance(v, int) for v in document["totals"].values())
+    for note in document["notes"]:
+        assert set(note) == NOTE_KEYS | NOTE_EXTRA
+        assert isinstance(note["path"], str) and isinstance(note["changed"], bool)
+        for image in note["images"]:
+            assert set(image) == IMAGE_KEYS | IMAGE_EXTRA
+            assert image["kind"] in KINDS and image["status"] in STATUSES
+
+
+def test_sync_json_in_a_subprocess(
+    control: Control, config_path: Path, env: dict[str, str], tmp_path: Path, vault: Path
+) -> None:
+    write_png(vault / "img" / "a.png")
+    write_note(vault / "a.md", "![a](img/a.png)\n")
+    write_note(vault / "sub" / "b.md", "![a](../img/a.png) ![m](missing.png)\n")
+
+    done = run(["--config", str(config_path), "sync", "--json", "vault"], env, tmp_path)
+
+    assert done.returncode == 1, done.stderr  # the missing image
+    document = json.loads(done.stdout)  # exactly one JSON document, nothing else
+    assert done.stdout.count("\n") == 1 and done.stdout.endswith("}\n")
+    check_shape(document)
+    assert [n["path"] for n in document["notes"]] == ["vault/a.md", "vault/sub/b.md"]
+    a, b = document["notes"]
+    assert a["changed"] and b["changed"]
+    assert [i["status"] for i in a["images"]] == ["uploaded"]
+    assert [i["status"] for i in b["images"]] == ["uploaded", "failed"]
+    assert b["images"][1]["error"] and b["images"][1]["url"] is None
+    assert document["totals"] == {
+        "notes": 2,
+        "changed": 2,
+        "uploaded": 2,
+        "reused": 0,
+        "cached": 0,
+        "skipped": 0,
+        "failed": 1,
+    }
+    assert "missing.png" in done.stderr  # the human report goes to stderr
+    assert done.stderr.splitlines()[-1] == (
+        "2 notes, 2 changed; image links: 2 uploaded, 0 reused, 0 cached, 0 skipped, 1 failed"
+    )
+    url = a["images"][0]["url"]
+    assert (vault / "a.md").read_bytes() == f"![a]({url})\n".encode()
+
+    # Again: nothing to do for a.md; b.md is looked at again for its missing image.
+    again = run(["--config", str(config_path), "sync", "--json", "vault"], env, tmp_path)
+    document = json.loads(again.stdout)
+    check_shape(document)
+    assert document["totals"]["changed"] == 0 and document["totals"]["uploaded"] == 0
+
+
+def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
+    env: dict[str, str], tmp_path: Path, vault: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    write_png(vault / "a.png")
+    note = vault / "a.md"
+    original = write_note(note, "![a](a.png)\n")
+
+    done = run(["--config", str(config), "sync", "vault"], env, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "client_id" in done.stderr
+
+    dry = run(["--config", str(config), "sync", "--dry-run", "vault"], env, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "would rewrite a.png" in dry.stderr
+    assert dry.stdout == ""
+    assert note.read_bytes() == original
+
+
+def test_refused_credentials_exit_3_and_write_nothing(
+    control: Control, env: dict[str, str], tmp_path: Path, vault: Path
+) -> None:
+    from ..support import CLIENT_SECRET
+
+    config = write_config(tmp_path / "bad.toml", control.base_url)
+    wrong = CLIENT_SECRET + "-wrong"
+    config.write_text(config.read_text().replace(CLIENT_SECRET, wrong))
+    write_png(vault / "a.png")
+    note = vault / "a.md"
+    original = write_note(note, "![a](a.png)\n")
+
+    done = run(["--config", str(config), "sync", "--json", "vault"], env, tmp_path)
+
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("imgsync: ")
+    assert wrong not in done.stderr
+    assert note.read_bytes() == original
+
+
+def test_demo_in_a_subprocess(env: dict[str, str], tmp_path: Path) -> None:
+    parent = tmp_path / "here"
+    parent.mkdir()
+
+    done = run(["demo", "--dir", str(parent)], env, tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = parent / "imgsync-demo"
+    out = done.stdout
+    assert f"Copied the sample notes to {folder}" in out
+    emulator_url = out.split("image-bed emulator at ", 1)[1].split()[0]
+    assert emulator_url.startswith("http://127.0.0.1:")
+    assert "-![A sunset](images/sunset.jpg" in out  # the diff
+    assert f"+![A sunset]({emulator_url}/" in out
+    welcome = (folder / "Welcome.md").read_text(encoding="utf-8")
+    # The inline, HTML, remote and reference-style images: all on the emulator now.
+    assert welcome.count(emulator_url) == 4 and welcome.count("http://") == 4
+    assert "REMOTE_URL" not in welcome
+    assert "\n![not an image](images/sunset.jpg)\n" in welcome  # the code block is left alone
+    embed = (folder / "Obsidian embed.md").read_text(encoding="utf-8")
+    assert f"![300]({emulator_url}/" in embed and "![[" not in embed
+    assert "nothing to upload, nothing to write:\n2 notes, 0 changed" in out
+    assert not (tmp_path / "home" / ".config" / "imgsync").exists()
+
+    # A second demo never overwrites the first.
+    again = run(["demo", "--dir", str(parent)], env, tmp_path)
+    assert again.returncode == 0
+    assert (parent / "imgsync-demo-2" / "Welcome.md").exists()
+    assert (folder / "Welcome.md").read_text(encoding="utf-8") == welcome

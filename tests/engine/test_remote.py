@@ -1,0 +1,279 @@
+"""Remote images: offline migration, the download-and-upload fallback, hosted and cached URLs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgsync.engine.uploader import Uploader
+
+from ..support import Control, image_bytes, md5
+
+REFERER = "https://notes.example/"
+
+
+class ImageServer:
+    """A local HTTP server with a few images; ``/guarded/...`` needs the Referer (hotlinking)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.release = threading.Event()
+        self.hits: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                referer = self.headers.get("Referer")
+                server.hits.append((self.path, referer))
+                entry = server.files.get(self.path.split("?")[0])
+                if entry is None or (self.path.startswith("/guarded/") and referer != REFERER):
+                    self.send_response(404 if entry is None else 403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data, mime = entry
+                if self.path.startswith("/slow/"):
+                    server.release.wait(10)  # longer than the test's download timeout
+                self.send_response(200)
+                self.send_header("Content-Type", mime)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, path: str, data: bytes, mime: str = "image/png") -> str:
+        self.files[path] = (data, mime)
+        return self.base + path
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def web() -> Iterator[ImageServer]:
+    server = ImageServer()
+    yield server
+    server.close()
+
+
+# The "remote" images are served from loopback: the tests that reach imgsync's own download opt in
+# to it (upload.allow_private_urls); tests/upload/test_private_urls.py covers the refusal.
+LOOPBACK_OK = {"allow_private_urls": True}
+
+
+@pytest.fixture
+def remote_settings(make_settings: Any) -> Any:
+    return make_settings(upload={"referer": REFERER, "download_timeout": 10.0, **LOOPBACK_OK})
+
+
+def test_remote_image_is_migrated_by_an_offline_task(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("png", "migrated", 30_000)
+    url = web.add("/pics/cat.png", data)
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "migrated", result.error
+    assert result.kind == "remote"
+    assert result.md5 == md5(data)
+    assert control.fetch(result.url) == data
+    assert len(control.requests("/offline/download", method="POST")) == 1
+    assert control.puts() == []  # the service fetched it, not us
+    # Into the dedicated folder, under a name that keeps the extension.
+    entry = next(f for f in control.images() if f["etag"] == md5(data))
+    assert entry["filename"].endswith(".png")
+    assert entry["parentFilename"] == "remote"
+    # Polls at least 1 s apart (and the first 1 s after the task started).
+    times = [r["time"] for r in control.requests("/offline/download")]
+    assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False)), times
+
+
+def test_migrated_url_is_cached(control: Control, remote_settings: Any, web: ImageServer) -> None:
+    url = web.add("/a.gif", image_bytes("gif", "cached-url"), "image/gif")
+    with Uploader.from_settings(remote_settings) as up:
+        first = up.upload_url(url)
+    before = len(control.requests())
+    with Uploader.from_settings(remote_settings) as up:
+        second = up.upload_url(url)
+    assert second.status == "cached"
+    assert second.url == first.url
+    assert len(control.requests()) == before
+
+
+def test_url_the_service_cannot_fetch_is_downloaded_and_uploaded(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("jpeg", "hotlink", 50_000)
+    url = web.add("/guarded/photo.jpg", data, "image/jpeg")
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "uploaded", result.error
+    assert control.fetch(result.url) == data
+    assert len(control.requests("/offline/download", method="POST")) == 1
+    assert (("/guarded/photo.jpg", REFERER)) in web.hits
+    assert [f["etag"] for f in control.images()] == [md5(data)]
+
+
+def test_missing_remote_image_fails_clearly(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(web.base + "/nope.png")
+    assert result.status == "failed"
+    assert "HTTP 404" in result.error
+    assert control.images() == []
+
+
+def test_url_without_image_extension_is_downloaded_directly(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("webp", "no-extension", 9000)
+    url = web.add("/render", data, "image/webp")
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url + "?id=7")
+    assert result.status == "uploaded", result.error
+    assert control.requests("/offline/download") == []
+    entry = next(f for f in control.images() if f["etag"] == md5(data))
+    assert entry["filename"].endswith(".webp")
+
+
+def test_download_that_is_not_an_image_fails(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    url = web.add("/page", b"<!doctype html><html><body>login</body></html>", "text/html")
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "failed"
+    assert "not an image" in result.error and "HTML page" in result.error
+
+
+def test_download_over_the_cap_fails(make_settings: Any, web: ImageServer) -> None:
+    url = web.add("/big", image_bytes("png", "too-big", 50_000))
+    settings = make_settings(upload={"max_download_bytes": 10_000, **LOOPBACK_OK})
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "failed"
+    assert "10000-byte cap" in result.error
+
+
+def test_hosted_urls_are_left_alone(control: Control, make_settings: Any) -> None:
+    settings = make_settings(upload={"hosted_prefixes": ["https://vip.123pan.cn/"]})
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url("https://vip.123pan.cn/1/abc.png")
+    assert (result.status, result.kind, result.url) == (
+        "skipped",
+        "hosted",
+        "https://vip.123pan.cn/1/abc.png",
+    )
+    assert control.requests() == []
+
+
+def test_unsupported_scheme_fails(settings: Any) -> None:
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_item("ftp://example.org/a.png")
+    assert result.status == "failed"
+
+
+def test_file_uri_is_a_local_file(control: Control, settings: Any, tmp_path: Path) -> None:
+    path = tmp_path / "dir with space" / "图.png"
+    path.parent.mkdir()
+    data = image_bytes("png", "file-uri")
+    path.write_bytes(data)
+    from urllib.parse import quote
+
+    uri = "file://" + quote(str(path))
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_item(uri)
+    assert result.ok, result.error
+    assert result.kind == "local"
+    assert result.input == uri
+    assert control.fetch(result.url) == data
+
+
+def test_rerun_after_interrupted_migration_finds_the_file(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    """A run killed while the task ran: next time the file is found by name, no second task."""
+    from imgsync.client.api import Api
+    from imgsync.engine.remote import migration_name
+
+    data = image_bytes("png", "interrupted", 12_000)
+    url = web.add("/late.png", data)
+    with Uploader.from_settings(remote_settings) as up:
+        folder_id = up.ensure_folder(remote_settings.upload.remote_folder)
+    with Api.from_settings(remote_settings) as api:
+        task = api.offline_download(url, migration_name(url, ".png"), folder_id)
+        from ..support import wait_for
+
+        wait_for(lambda: api.offline_process(task.task_id).status == 2)
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "migrated", result.error
+    assert len(control.requests("/offline/download", method="POST")) == 1
+    assert len(control.images()) == 1
+
+
+def test_migrated_image_rejected_by_review_fails(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("png", "remote-review", 4000)
+    control.review(md5(data), 120)
+    url = web.add("/bad.png", data)
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+        assert result.status == "failed"
+        assert "rejected by content review" in result.error
+        assert up.cache.get_url(url) is None
+
+
+def test_offline_refusal_falls_back_to_download(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    data = image_bytes("gif", "refused-offline", 4000)
+    url = web.add("/refused.gif", data, "image/gif")
+    control.faults([{"match": "/offline/download", "nth": 1, "times": 1, "action": "code:1"}])
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "uploaded", result.error
+    assert control.fetch(result.url) == data
+
+
+def test_download_timeout_fails_clearly(make_settings: Any, web: ImageServer) -> None:
+    url = web.add("/slow/render", image_bytes("png", "slow", 2000))  # no extension: we download
+    settings = make_settings(upload={"download_timeout": 0.3, **LOOPBACK_OK})
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url(url)
+    assert result.status == "failed"
+    assert result.error.startswith("download failed:"), result.error
+    assert result.error == "download failed: the host did not answer within 0.3 s"
+
+
+def test_links_already_on_the_image_bed_are_left_alone(
+    control: Control, settings: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "here.png"
+    path.write_bytes(image_bytes("png", "already-hosted"))
+    with Uploader.from_settings(settings) as up:
+        link = up.upload_path(path).url
+    before = len(control.requests())
+    with Uploader.from_settings(settings) as up:
+        result = up.upload_url(link)
+        other = up.upload_url(link.rsplit("/", 1)[0] + "/another-file.png")
+    assert (result.kind, result.status, result.url) == ("hosted", "skipped", link)
+    assert other.status == "skipped"
+    assert len(control.requests()) == before

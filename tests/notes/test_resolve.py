@@ -1,0 +1,356 @@
+"""Resolution of references against real files in a temporary vault, and the safety rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import imgsync.notes.resolve as resolve_module
+from imgsync.notes.markdown import ImageRef, find_images
+from imgsync.notes.resolve import Resolver, find_root
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def make(path: Path, data: bytes = PNG) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    root = tmp_path / "vault"
+    (root / ".obsidian").mkdir(parents=True)
+    make(root / "notes" / "note.md", b"")
+    return root
+
+
+def resolve_one(resolver: Resolver, note: Path, text: str):
+    result = find_images(text)
+    assert result.consistent, result.warnings
+    assert len(result.refs) == 1, result.refs
+    return resolver.resolve(note, result.refs[0], result.front_matter)
+
+
+# ------------------------------------------------------------------------------------------------
+# the root
+
+
+def test_find_root_is_the_nearest_vault(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    assert find_root(note) == vault
+    assert find_root(vault / "notes") == vault
+    assert find_root(vault) == vault
+
+
+def test_find_root_without_a_vault_is_the_folder_given(tmp_path: Path) -> None:
+    note = make(tmp_path / "plain" / "a.md", b"")
+    assert find_root(note) == tmp_path / "plain"
+    assert find_root(tmp_path / "plain") == tmp_path / "plain"
+
+
+# ------------------------------------------------------------------------------------------------
+# lookup order
+
+
+def test_relative_to_the_note_first(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    local = make(vault / "notes" / "img" / "x.png")
+    make(vault / "img" / "x.png")  # also root-relative: the note's folder wins
+    resolved = resolve_one(Resolver(vault), note, "![a](img/x.png)")
+    assert (resolved.kind, resolved.path, resolved.skip_reason) == ("local", local, None)
+
+
+def test_then_relative_to_the_root(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "assets" / "x.png")
+    resolved = resolve_one(Resolver(vault), note, "![a](assets/x.png)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_then_a_unique_name_in_the_root(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "attachments" / "deep" / "pasted 1.png")
+    resolved = resolve_one(Resolver(vault), note, "![[pasted 1.png|300]]")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_a_path_suffix_picks_among_same_names(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    wanted = make(vault / "a" / "sub" / "x.png")
+    make(vault / "b" / "other" / "x.png")
+    resolved = resolve_one(Resolver(vault), note, "![[sub/x.png]]")
+    assert (resolved.path, resolved.skip_reason) == (wanted, None)
+
+
+def test_ambiguous_names_are_reported_not_guessed(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    make(vault / "a" / "dup.png")
+    make(vault / "b" / "dup.png")
+    resolved = resolve_one(Resolver(vault), note, "![[dup.png]]")
+    assert resolved.path is None
+    assert resolved.skip_reason is not None and resolved.skip_reason.startswith("ambiguous: 2")
+
+
+def test_same_folder_first_for_duplicate_names(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    here = make(vault / "notes" / "dup.png")
+    make(vault / "b" / "dup.png")
+    resolved = resolve_one(Resolver(vault), note, "![[dup.png]]")
+    assert (resolved.path, resolved.skip_reason) == (here, None)
+
+
+def test_explicit_relative_paths_are_not_searched_by_name(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    make(vault / "elsewhere" / "x.png")
+    resolved = resolve_one(Resolver(vault), note, "![a](./x.png)")
+    assert resolved.skip_reason is not None and "not found" in resolved.skip_reason
+
+
+def test_the_index_skips_git_obsidian_and_trash(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    for folder in (".git", ".obsidian", ".trash"):
+        make(vault / folder / "hidden.png")
+    resolved = resolve_one(Resolver(vault), note, "![[hidden.png]]")
+    assert resolved.skip_reason == "file not found: 'hidden.png'"
+
+
+def test_the_index_is_built_once_per_resolver(vault: Path, monkeypatch) -> None:
+    make(vault / "a" / "one.png")
+    make(vault / "b" / "two.png")
+    walks = []
+    real_walk = os.walk
+
+    def counting_walk(*args, **kwargs):
+        walks.append(args)
+        return real_walk(*args, **kwargs)
+
+    monkeypatch.setattr(resolve_module.os, "walk", counting_walk)
+    resolver = Resolver(vault)
+    first = make(vault / "n1.md", b"")
+    second = make(vault / "sub" / "n2.md", b"")
+    assert resolve_one(resolver, first, "![[one.png]]").skip_reason is None
+    assert resolve_one(resolver, second, "![[two.png]]").skip_reason is None
+    assert len(walks) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# decoding for lookup
+
+
+@pytest.mark.parametrize(
+    ("markdown", "file_name"),
+    [
+        ("![a](my%20pic.png)", "my pic.png"),
+        ("![a](<my pic.png>)", "my pic.png"),
+        ("![a](%E5%9B%BE%E7%89%87.png)", "图片.png"),
+        ("![a](图片.png)", "图片.png"),
+        ("![a](a&amp;b.png)", "a&b.png"),
+        ("![a](a\\(1\\).png)", "a(1).png"),
+        ("![a](100%25.png)", "100%.png"),
+        ("![a](x.png?raw=true)", "x.png"),
+        ('<img src="a&amp;b%20c.png">', "a&b c.png"),
+        ("![a](img\\x.png)", "img/x.png"),  # a Windows-style relative path
+    ],
+)
+def test_decoded_names(vault: Path, markdown: str, file_name: str) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "notes" / file_name)
+    resolved = resolve_one(Resolver(vault), note, markdown)
+    assert (resolved.kind, resolved.path, resolved.skip_reason) == ("local", image, None)
+
+
+def test_the_raw_name_is_tried_too(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "notes" / "a%20b.png")  # a file really named with "%20"
+    resolved = resolve_one(Resolver(vault), note, "![a](a%20b.png)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_file_urls(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "my pics" / "x.png")
+    url = "file://" + str(image).replace(" ", "%20")
+    resolved = resolve_one(Resolver(vault), note, f"![a]({url})")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+    resolved = resolve_one(Resolver(vault), note, f"![a](<file://localhost{image.as_posix()}>)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+    remote_host = resolve_one(Resolver(vault), note, "![a](file://server/share/x.png)")
+    assert remote_host.path is None and remote_host.skip_reason is not None
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows paths resolve on Windows")
+@pytest.mark.parametrize(
+    "markdown", ["![a](C:\\pics\\a.png)", "![a](<C:\\My Pics\\a.png>)", "![a](file:///C:/x.png)"]
+)
+def test_windows_paths_on_posix_are_reported(vault: Path, markdown: str) -> None:
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", markdown)
+    assert resolved.kind == "local" and resolved.path is None
+    assert resolved.skip_reason is not None
+    assert "Windows path" in resolved.skip_reason and "not found" in resolved.skip_reason
+
+
+def test_typora_root_url_relative_to_the_note(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "assets" / "x.png")
+    text = "---\ntypora-root-url: ../assets\n---\n![a](/x.png)\n"
+    resolved = resolve_one(Resolver(vault), note, text)
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_typora_root_url_absolute(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "pics" / "y.png")
+    text = f"---\ntypora-root-url: {vault / 'pics'}\n---\n![a](/y.png)\n"
+    resolved = resolve_one(Resolver(vault), note, text)
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_a_leading_slash_without_typora_is_root_relative(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    image = make(vault / "img" / "z.png")
+    resolved = resolve_one(Resolver(vault), note, "![a](/img/z.png)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# safety: nothing outside the root, nothing that is not an image
+
+
+def test_a_file_outside_the_root_is_skipped(vault: Path, tmp_path: Path) -> None:
+    secret = make(tmp_path / "outside" / "secret.png")
+    note = vault / "notes" / "note.md"
+    resolved = resolve_one(Resolver(vault), note, f"![a]({secret})")
+    assert resolved.skip_reason is not None and "outside the root" in resolved.skip_reason
+    allowed = resolve_one(Resolver(vault, allow_outside_root=True), note, f"![a]({secret})")
+    assert (allowed.path, allowed.skip_reason) == (secret, None)
+
+
+def test_dot_dot_out_of_the_root_is_skipped(vault: Path, tmp_path: Path) -> None:
+    make(tmp_path / "escape.png")
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](../../escape.png)")
+    assert resolved.skip_reason is not None and "outside the root" in resolved.skip_reason
+
+
+def test_etc_passwd_never_leaks(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    for text in ("![a](/etc/passwd)", "![a](file:///etc/passwd)", "<img src='/etc/passwd'>"):
+        resolved = resolve_one(Resolver(vault), note, text)
+        assert resolved.skip_reason is not None, text
+    if Path("/etc/passwd").is_file():
+        resolved = resolve_one(Resolver(vault), note, "![a](/etc/passwd)")
+        assert "outside the root" in (resolved.skip_reason or "")
+
+
+def test_home_ssh_key_never_leaks(vault: Path, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    make(home / ".ssh" / "id_rsa", b"-----BEGIN OPENSSH PRIVATE KEY-----")
+    make(home / ".ssh" / "id_rsa.png", b"-----BEGIN OPENSSH PRIVATE KEY-----")
+    monkeypatch.setenv("HOME", str(home))
+    note = vault / "notes" / "note.md"
+    for text in ("![a](~/.ssh/id_rsa)", "![a](~/.ssh/id_rsa.png)", f"![a]({home}/.ssh/id_rsa.png)"):
+        resolved = resolve_one(Resolver(vault), note, text)
+        assert resolved.skip_reason is not None, text
+
+
+def test_a_symlink_inside_the_root_to_a_file_outside_is_outside(
+    vault: Path, tmp_path: Path
+) -> None:
+    secret = make(tmp_path / "outside" / "secret.png")
+    link = vault / "notes" / "innocent.png"
+    link.symlink_to(secret)
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](innocent.png)")
+    assert resolved.skip_reason is not None and "outside the root" in resolved.skip_reason
+    assert resolved.path == secret
+
+
+def test_a_symlink_to_a_non_image_is_not_an_image(vault: Path) -> None:
+    make(vault / "private.txt", b"secret")
+    (vault / "notes" / "pic.png").symlink_to(vault / "private.txt")
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](pic.png)")
+    assert resolved.skip_reason is not None and "not an image" in resolved.skip_reason
+
+
+def test_a_symlink_inside_the_root_is_resolved(vault: Path) -> None:
+    image = make(vault / "store" / "real.png")
+    (vault / "notes" / "alias.png").symlink_to(image)
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](alias.png)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_non_images_are_not_uploaded(vault: Path) -> None:
+    make(vault / "notes" / "data.csv", b"a,b")
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](data.csv)")
+    assert resolved.skip_reason is not None and "not an image" in resolved.skip_reason
+
+
+def test_extension_is_case_insensitive(vault: Path) -> None:
+    image = make(vault / "notes" / "PHOTO.JPG")
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](PHOTO.JPG)")
+    assert (resolved.path, resolved.skip_reason) == (image, None)
+
+
+def test_a_folder_is_not_a_file(vault: Path) -> None:
+    (vault / "notes" / "dir.png").mkdir()
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](dir.png)")
+    assert resolved.skip_reason == "file not found: 'dir.png'"
+
+
+# ------------------------------------------------------------------------------------------------
+# remote, hosted, data, empty
+
+
+def test_remote_urls(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    remote = resolve_one(Resolver(vault), note, "![a](https://example.com/r.png)")
+    assert (remote.kind, remote.url, remote.skip_reason) == (
+        "remote",
+        "https://example.com/r.png",
+        None,
+    )
+    scheme_relative = resolve_one(Resolver(vault), note, "![a](//cdn.example.com/s.png)")
+    assert (scheme_relative.kind, scheme_relative.url) == (
+        "remote",
+        "https://cdn.example.com/s.png",
+    )
+    other = resolve_one(Resolver(vault), note, "![a](ftp://example.com/r.png)")
+    assert other.kind == "remote" and "unsupported URL scheme" in (other.skip_reason or "")
+
+
+def test_hosted_urls_are_recognised(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    resolver = Resolver(vault, hosted_prefixes=["https://vip.123pan.cn/1814/"])
+    hosted = resolve_one(resolver, note, "![a](http://VIP.123pan.cn/1814/imgsync/a.png)")
+    assert (hosted.kind, hosted.skip_reason) == ("hosted", "already on the image bed")
+    elsewhere = resolve_one(resolver, note, "![a](https://vip.123pan.cn/9999/a.png)")
+    assert (elsewhere.kind, elsewhere.skip_reason) == ("remote", None)
+
+
+def test_data_uris_are_skipped_unless_asked(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    text = "![d](data:image/png;base64,iVBORw0KGgo=)"
+    skipped = resolve_one(Resolver(vault), note, text)
+    assert skipped.kind == "data" and skipped.skip_reason is not None
+    allowed = resolve_one(Resolver(vault, allow_data=True), note, text)
+    assert (allowed.kind, allowed.url, allowed.skip_reason) == (
+        "data",
+        "data:image/png;base64,iVBORw0KGgo=",
+        None,
+    )
+
+
+def test_empty_destinations_are_skipped(vault: Path) -> None:
+    note = vault / "notes" / "note.md"
+    for text in ("![a]()", "![a](<>)", '<img src="">'):
+        resolved = resolve_one(Resolver(vault), note, text)
+        assert resolved.skip_reason is not None and "empty" in resolved.skip_reason
+
+
+def test_resolve_accepts_a_hand_made_ref(vault: Path) -> None:
+    image = make(vault / "notes" / "x.png")
+    ref = ImageRef("inline", (5, 10), "x.png", "x.png", "a", 1)
+    resolved = Resolver(vault).resolve(vault / "notes" / "note.md", ref)
+    assert (resolved.ref, resolved.path) == (ref, image)
