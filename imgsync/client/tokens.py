@@ -1,4 +1,4 @@
-"""Access tokens: the on-disk store, the provider that hands out a valid one, and ``login``.
+"""Access tokens: the on-disk store, and the provider that hands out a valid one.
 
 Why a store at all: the service keeps at most 3 live tokens per client id and silently logs out the
 oldest when a 4th is issued, and a token lives 30 days. A tool that fetched a token per run would
@@ -24,12 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from imgsync.errors import AuthError
-
-if TYPE_CHECKING:
-    from imgsync.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -300,23 +296,3 @@ class TokenProvider:
                     )
             self._token = token
             return token
-
-
-def login(settings: Settings) -> Token:
-    """Check the credentials with the service and make sure a valid token is stored.
-
-    A fresh stored token (or a pasted one) is verified with one cheap authenticated call (list the
-    root, one item) instead of fetching a new token, since every fetch uses one of the account's
-    3 token slots. If that call is refused, the usual 401 handling fetches and stores a new token.
-    Without a fresh stored token, fetching one is the check.
-
-    Raises ConfigError (no credentials), AuthError (refused), NetworkError (unreachable).
-    """
-    # Imported here: api.py builds on this module (Token, TokenProvider), not the other way round.
-    from imgsync.client.api import Api
-
-    settings.require_credentials()
-    with Api.from_settings(settings) as api:
-        if api.tokens.stored() is not None:
-            api.list_files("", limit=1)
-        return api.tokens.current()

@@ -12,8 +12,9 @@ import textwrap
 import pytest
 
 from imgsync.client.api import Api
-from imgsync.client.tokens import TokenStore, login, store_key
+from imgsync.client.tokens import TokenStore, store_key
 from imgsync.errors import AuthError, ConfigError
+from imgsync.jobs.login import login
 
 from ..support import CLIENT_ID, CLIENT_SECRET, settings_for
 
