@@ -70,6 +70,22 @@ class AccountSettings:
     # A token pasted from the 123pan console, used instead of id/secret. It is never refreshed.
     access_token: str = field(default="", repr=False)
 
+    @property
+    def key(self) -> str:
+        """One account of one service, as one string: ``<base_url>#<client_id>``.
+
+        What belongs to an account (its tokens, its objects in the local index, its rate limits)
+        is kept under this key, so a run against the emulator never hands out the emulator's
+        links to a run against the real account. With only a pasted access token there is no
+        client ID; a hash of the token stands in for it (the token itself is never stored).
+        """
+        account = self.client_id
+        if not account:
+            import hashlib
+
+            account = "token:" + hashlib.sha256(self.access_token.encode()).hexdigest()[:16]
+        return f"{self.base_url.rstrip('/')}#{account}"
+
 
 @dataclass(frozen=True)
 class NetworkSettings:

@@ -37,6 +37,12 @@ class UsageError(ImgsyncError):
     exit_code = EXIT_USAGE
 
 
+class CacheError(ImgsyncError):
+    """The local index cannot be used. A usage-level problem of this machine, not of one item."""
+
+    exit_code = EXIT_USAGE
+
+
 class ItemError(ImgsyncError):
     """One item (a file, a URL, a note) could not be processed; the others go on."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsync.config import DEFAULT_QPS, load_settings
+from imgsync.config import DEFAULT_QPS, AccountSettings, load_settings
 from imgsync.errors import ConfigError
 
 
@@ -181,3 +181,17 @@ def test_example_config_is_valid_and_complete() -> None:
             assert documented, f"{section}.{name} is not documented"
     for endpoint in DEFAULT_QPS:
         assert f"\n{endpoint} =" in text
+
+
+def test_account_key_ignores_a_trailing_slash_and_tells_accounts_apart() -> None:
+    assert AccountSettings("http://h/", "id").key == AccountSettings("http://h", "id").key
+    assert AccountSettings("http://h", "a").key != AccountSettings("http://h", "b").key
+
+
+def test_account_key_never_holds_the_token() -> None:
+    by_client = AccountSettings("http://h", "my-client", "secret").key
+    assert "my-client" in by_client
+    by_token = AccountSettings("http://h", access_token="s3cr3t-tok").key
+    assert "s3cr3t-tok" not in by_token
+    assert by_token != by_client
+    assert AccountSettings("http://h", access_token="another-token").key != by_token

@@ -33,6 +33,7 @@ import requests
 from imgsync.client.tokens import Token, TokenProvider, TokenStore, parse_expiry, store_key
 from imgsync.client.transport import Envelope, RateLimiter, RetryPolicy, SliceData, Transport
 from imgsync.errors import ApiError, AuthError, ConfigError, RateLimited, ServerError
+from imgsync.service import review_rejected
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
@@ -64,8 +65,6 @@ SOURCE_CLOUD_DRIVE = 1
 MAX_LIST_LIMIT = 100
 # list's lastFileId on the last page.
 LAST_PAGE = "-1"
-# detail/list status above this = rejected by content review; the link will not serve.
-REVIEW_REJECTED_ABOVE = 100
 
 # The service limits requests per client id, whatever the number of connections or threads, so
 # every Api of one process that talks to one account with real time shares one limiter
@@ -182,7 +181,7 @@ class RemoteFile:
     @property
     def rejected(self) -> bool:
         """Rejected by content review (status > 100): the link will not serve."""
-        return self.status > REVIEW_REJECTED_ABOVE
+        return review_rejected(self.status)
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> RemoteFile:

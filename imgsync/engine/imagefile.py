@@ -24,9 +24,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from imgsync.errors import ItemError
-
-# The service refuses larger files (api-facts: 100 MB for copy/offline; applied to uploads too).
-MAX_IMAGE_BYTES = 100 * 1024 * 1024
+from imgsync.service import MAX_IMAGE_BYTES
 
 # Bytes read to recognise a file. Binary formats need 12; an SVG may open with an XML declaration,
 # comments and a DOCTYPE (Illustrator's carries a block of entity declarations) before its <svg>.

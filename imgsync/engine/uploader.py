@@ -46,6 +46,7 @@ from imgsync.errors import (
     ImgsyncError,
     NetworkError,
 )
+from imgsync.service import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api, RemoteFile
@@ -54,9 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The service's size limit (api-facts.md, "Formats and size"), as in imagefile. Checked from
-# ``stat`` on the cache-hit path too (without importing imagefile): a file that grew is re-checked.
-MAX_IMAGE_BYTES = 100 * 1024 * 1024
 
 Kind = Literal["local", "remote", "hosted"]
 Status = Literal["uploaded", "reused", "cached", "migrated", "skipped", "failed"]
@@ -99,14 +97,6 @@ class UploadResult:
             "kind": self.kind,
             "status": self.status,
         }
-
-
-def cache_namespace(settings: Settings) -> str:
-    """The cache namespace of the configured account (see cache.settings_namespace)."""
-    from imgsync.store.cache import settings_namespace
-
-    acc = settings.account
-    return settings_namespace(acc.base_url, acc.client_id, acc.access_token)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,7 +245,7 @@ class Uploader:
                 from imgsync.store.cache import Cache
 
                 self._cache = Cache.open(
-                    self.settings.data_dir, namespace=cache_namespace(self.settings)
+                    self.settings.data_dir, namespace=self.settings.account.key
                 )
             return self._cache
 

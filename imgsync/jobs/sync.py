@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
+from imgsync.store.cache import RACY_WINDOW_NS
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
@@ -60,11 +61,6 @@ UPLOADED, REUSED, CACHED, MIGRATED, SKIPPED, FAILED = (
     "failed",
 )
 TOTAL_KEYS = ("notes", "changed", "uploaded", "reused", "cached", "skipped", "failed")
-
-# The cache distrusts a note stamp recorded this soon after the note's mtime (a later edit within
-# the filesystem's timestamp granularity could keep size and mtime): see cache.RACY_WINDOW_NS.
-# Once a note is older than this, a stamp proved by its digest is recorded again, trusted.
-RACY_WINDOW_NS = 2_000_000_000
 
 
 @dataclass
@@ -337,14 +333,13 @@ class Syncer:
     def _open_cache(self) -> Cache | None:
         """The cache; in a dry run only if it already exists (a dry run creates no file)."""
         if self._cache is None:
-            from imgsync.store.cache import Cache, cache_path, settings_namespace
+            from imgsync.store.cache import Cache, cache_path
 
             if self.dry_run and not cache_path(self.settings.data_dir).exists():
                 return None
-            acc = self.settings.account
             self._cache = Cache.open(
                 self.settings.data_dir,
-                namespace=settings_namespace(acc.base_url, acc.client_id, acc.access_token),
+                namespace=self.settings.account.key,
                 clock_ns=self._clock_ns,
             )
         return self._cache

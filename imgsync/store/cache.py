@@ -10,9 +10,9 @@ One sqlite file in the data folder answers, without a single request to the serv
 - *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed.
 
 Everything that belongs to an account (objects, urls, folders, notes) is kept under a *namespace*
-the caller chooses (see :func:`account_namespace`), so a run against the emulator never hands out
-the emulator's URLs to a run against the real account. File hashes are facts about local files and
-are shared by all namespaces.
+the caller chooses (the account's key, :attr:`imgsync.config.AccountSettings.key`), so a run
+against the emulator never hands out the emulator's URLs to a run against the real account. File
+hashes are facts about local files and are shared by all namespaces.
 
 Several imgsync processes may use the file at once (a watcher and an editor's ``imgsync upload``),
 and the upload engine calls one :class:`Cache` from several threads. Hence: WAL journal (readers
@@ -42,7 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imgsync.errors import EXIT_USAGE, ImgsyncError
+from imgsync.errors import CacheError
+from imgsync.service import review_rejected
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ RACY_WINDOW_NS = 2_000_000_000
 # transaction open while the caller talks to the network (that would stop WAL checkpoints).
 ITER_BATCH = 500
 
-# The service's review status: above this the image was rejected and its link will not serve.
-REVIEW_REJECTED_ABOVE = 100
 
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -140,12 +139,6 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 _MD5_HEX_LEN = 32
 
 
-class CacheError(ImgsyncError):
-    """The local index cannot be used. A usage-level problem of this machine, not of one item."""
-
-    exit_code = EXIT_USAGE
-
-
 class CacheCorrupt(CacheError):
     """The cache file is damaged, not a database, or from a newer imgsync: it must be cleared."""
 
@@ -177,7 +170,7 @@ class RemoteObject:
     @property
     def rejected(self) -> bool:
         """Whether the service's content review rejected the image (its link will not serve)."""
-        return self.status > REVIEW_REJECTED_ABOVE
+        return review_rejected(self.status)
 
 
 @dataclass(frozen=True)
@@ -209,27 +202,6 @@ class NoteStamp:
         )
 
 
-def account_namespace(base_url: str, account: str) -> str:
-    """The namespace for one account of one service: ``base_url`` (sans trailing ``/``) + account.
-
-    ``account`` is the client ID, or whatever identifies the account when only a token is given.
-    """
-    return f"{base_url.rstrip('/')}#{account}"
-
-
-def settings_namespace(base_url: str, client_id: str, access_token: str) -> str:
-    """The namespace of a configured account: base URL + client ID.
-
-    With only a pasted access token there is no client ID; a hash of the token stands in for it
-    (the token itself never goes into the cache file). A new token then starts a new namespace,
-    which costs one re-check per image, never a wrong link.
-    """
-    import hashlib
-
-    account = client_id or "token:" + hashlib.sha256(access_token.encode()).hexdigest()[:16]
-    return account_namespace(base_url, account)
-
-
 def cache_path(data_dir: Path) -> Path:
     """Where the cache of the data folder ``data_dir`` lives."""
     return Path(data_dir) / CACHE_FILE_NAME
@@ -256,8 +228,8 @@ def remove_cache_files(path: Path) -> list[Path]:
 class Cache:
     """The sqlite index. Safe to share between threads; safe to open from several processes.
 
-    ``namespace`` separates accounts (see :func:`account_namespace`). ``clock_ns`` is injectable so
-    tests can control the racy-stamp rule.
+    ``namespace`` separates accounts (:attr:`imgsync.config.AccountSettings.key`). ``clock_ns`` is
+    injectable so tests can control the racy-stamp rule.
     """
 
     def __init__(

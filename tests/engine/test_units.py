@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from imgsync.engine.folders import _with_hash
 from imgsync.engine.uploader import (
     InOrder,
     UploadResult,
-    cache_namespace,
     exit_status,
     is_url,
     resolve_item,
@@ -90,17 +87,6 @@ def test_result_json_shape() -> None:
         "kind": "local",
         "status": "reused",
     }
-
-
-def test_cache_namespace_never_holds_the_token(settings: Any) -> None:
-    by_client = cache_namespace(settings)
-    assert settings.account.client_id in by_client
-    account = replace(settings.account, client_id="", client_secret="", access_token="s3cr3t-tok")
-    by_token = cache_namespace(replace(settings, account=account))
-    assert "s3cr3t-tok" not in by_token
-    assert by_token != by_client
-    other = replace(account, access_token="another-token")
-    assert cache_namespace(replace(settings, account=other)) != by_token
 
 
 def test_with_hash_keeps_md5_and_extension_within_the_length_limit() -> None:

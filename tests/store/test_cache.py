@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from imgsync.config import AccountSettings
 from imgsync.errors import EXIT_USAGE, ImgsyncError
 from imgsync.store import cache as cache_module
 from imgsync.store.cache import (
@@ -26,7 +27,6 @@ from imgsync.store.cache import (
     CacheError,
     NoteStamp,
     RemoteObject,
-    account_namespace,
     cache_path,
     remove_cache_files,
 )
@@ -109,8 +109,8 @@ def test_remote_object_validates_md5_and_size() -> None:
 
 def test_namespaces_do_not_mix(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    emulator = account_namespace("http://127.0.0.1:5000/", "demo")
-    real = account_namespace("https://open-api.123pan.com", "my-client")
+    emulator = AccountSettings("http://127.0.0.1:5000/", "demo").key
+    real = AccountSettings("https://open-api.123pan.com", "my-client").key
     with Cache.open(data, namespace=emulator) as emu, Cache.open(data, namespace=real) as acct:
         emu.put_object(make_object())
         emu.put_url("https://example.com/a.png", make_object())
@@ -122,11 +122,6 @@ def test_namespaces_do_not_mix(tmp_path: Path) -> None:
         assert acct.get_note(tmp_path / "n.md") is None
         assert emu.get_object(MD5_A, 10) is not None
         assert acct.stats()["namespaces"] == 1
-
-
-def test_account_namespace_ignores_trailing_slash() -> None:
-    assert account_namespace("http://h/", "id") == account_namespace("http://h", "id")
-    assert account_namespace("http://h", "a") != account_namespace("http://h", "b")
 
 
 def test_forget_object_also_forgets_its_urls(cache: Cache) -> None:
