@@ -342,7 +342,7 @@ def _validate(
             f"{source('upload', 'link')}: upload.link must be one of "
             f"{', '.join(LINK_FIELDS)}, not {up.link!r}"
         )
-    from imgsync.engine.naming import validate_template
+    from imgsync.naming import validate_template
 
     for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):
         try:

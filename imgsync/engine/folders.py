@@ -107,7 +107,7 @@ class ImageBedFolders:
 
     def _levels(self, template: str) -> list[tuple[str, str]]:
         """(cache key, name) of each level of the folder ``template`` renders to, top first."""
-        from imgsync.engine.naming import render_folder
+        from imgsync.naming import render_folder
 
         parts = render_folder(template, now=self._now())
         return [("/".join(parts[: depth + 1]), parts[depth]) for depth in range(len(parts))]
@@ -145,7 +145,7 @@ def candidate_names(template: str, *, md5: str, name: str, ext: str, now: dateti
     """The names to try for content in a folder, best first: the one ``template`` renders to, then,
     if that one does not already hold the md5, the same name made unique by content (for when
     other content has taken the first)."""
-    from imgsync.engine.naming import render_filename
+    from imgsync.naming import render_filename
 
     wanted = render_filename(template, md5=md5, name=name, ext=ext, now=now)
     candidates = [wanted]
@@ -158,7 +158,7 @@ def candidate_names(template: str, *, md5: str, name: str, ext: str, now: dateti
 def _with_hash(filename: str, md5: str, ext: str, now: datetime) -> str:
     """``filename`` made unique by content, for names the template did not make unique (the
     stem gives way if the name would be too long; md5 and extension stay)."""
-    from imgsync.engine.naming import render_filename
+    from imgsync.naming import render_filename
 
     if md5 in filename:
         return filename

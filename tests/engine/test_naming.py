@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgsync.engine.naming import (
+from imgsync.errors import EXIT_USAGE, ConfigError
+from imgsync.naming import (
     FALLBACK_NAME,
     FORBIDDEN_CHARS,
     MAX_NAME_CHARS,
@@ -18,7 +19,6 @@ from imgsync.engine.naming import (
     sanitize_component,
     validate_template,
 )
-from imgsync.errors import EXIT_USAGE, ConfigError
 
 MD5 = "0123456789abcdef0123456789abcdef"
 NOW = datetime(2024, 5, 7, 23, 59)

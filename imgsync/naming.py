@@ -10,15 +10,17 @@ stand for literal braces. File names know ``{md5}``, ``{name}``, ``{ext}``, ``{y
 - ``{name}`` is the local file's stem, cleaned like the rest of the name, and the part that is cut
   when the name would be too long (so ``{name}-{md5}{ext}`` keeps its md5 and extension).
 - ``{ext}`` is the canonical extension, dot included, of the kind *sniffed from the content*
-  (:data:`imgsync.engine.imagefile.IMAGE_TYPES`): a PNG saved as ``x.jpg`` goes up as ``….png``, so
-  the
-  image bed serves it with the right type. A template without ``{ext}`` gets the extension appended
+  (:data:`imgsync.engine.imagefile.IMAGE_TYPES`): a PNG saved as ``x.jpg`` goes up as
+  ``….png``, so the image bed serves it with the right type. A template without ``{ext}`` gets the extension appended
   unless the name already ends with it: the image bed derives types from extensions.
 - ``{year}``, ``{month}``, ``{day}`` (4, 2 and 2 digits) come from the caller's ``now``.
 
 The service's rules for names of files and folders: fewer than 255 characters, none of
 ``" \\ / : * ? | > <``, not all spaces. Characters are counted in UTF-16 code units (an emoji counts
 two), the stricter reading of "characters" and the one a Java backend applies.
+
+A bottom-layer module (beside config, which validates the templates with it when settings load):
+pure text rules, no filesystem, no network.
 """
 
 from __future__ import annotations
