@@ -11,8 +11,9 @@ stand for literal braces. File names know ``{md5}``, ``{name}``, ``{ext}``, ``{y
   when the name would be too long (so ``{name}-{md5}{ext}`` keeps its md5 and extension).
 - ``{ext}`` is the canonical extension, dot included, of the kind *sniffed from the content*
   (:data:`imgsync.engine.imagefile.IMAGE_TYPES`): a PNG saved as ``x.jpg`` goes up as
-  ``….png``, so the image bed serves it with the right type. A template without ``{ext}`` gets the extension appended
-  unless the name already ends with it: the image bed derives types from extensions.
+  ``….png``, so the image bed serves it with the right type. A template without ``{ext}`` gets
+  the extension appended unless the name already ends with it: the image bed derives types from
+  extensions.
 - ``{year}``, ``{month}``, ``{day}`` (4, 2 and 2 digits) come from the caller's ``now``.
 
 The service's rules for names of files and folders: fewer than 255 characters, none of
