@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from imgsync import __version__
+from imgsync.engine.results import Status
 from imgsync.engine.transfer import POLL_INTERVAL_S, Content
-from imgsync.engine.uploader import Status
 from imgsync.errors import ApiError, AuthError, ItemError
 
 if TYPE_CHECKING:

@@ -76,7 +76,7 @@ HASH_CHUNK = 1024 * 1024
 FATAL_ERRORS = (AuthError, ConfigError, UsageError)
 
 # What storing content can come to: bytes sent, the service already had them, or another thread
-# stored them meanwhile (a subset of :data:`imgsync.engine.uploader.Status`).
+# stored them meanwhile (a subset of :data:`imgsync.engine.results.Status`).
 Stored = Literal["uploaded", "reused", "cached"]
 
 

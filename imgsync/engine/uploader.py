@@ -31,13 +31,14 @@ import stat as stat_module
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.keyedlocks import KeyedLocks
+from imgsync.engine.results import Kind, Status, UploadResult
 from imgsync.engine.transfer import FATAL_ERRORS, Content, Transfer, load_local
 from imgsync.errors import (
     EXIT_OK,
@@ -54,49 +55,6 @@ if TYPE_CHECKING:
     from imgsync.store.cache import Cache, RemoteObject
 
 log = logging.getLogger(__name__)
-
-
-Kind = Literal["local", "remote", "hosted"]
-Status = Literal["uploaded", "reused", "cached", "migrated", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """What happened to one item given to the uploader.
-
-    ``status``: ``uploaded`` (bytes sent), ``reused`` (the service already had them: instant upload,
-    or an earlier run's file found by name), ``cached`` (answered from the local index, no request),
-    ``migrated`` (a remote URL fetched by the service's offline download), ``skipped`` (already on
-    the image bed), ``failed`` (``error`` says why). ``exit_code`` is the status the command line
-    maps a failure to: 4 when the service could not be reached or kept failing, else 1.
-    """
-
-    input: str
-    kind: Kind
-    status: Status
-    url: str | None = None
-    md5: str | None = None
-    file_id: str | None = None
-    error: str | None = None
-    exit_code: int = EXIT_OK
-
-    @property
-    def ok(self) -> bool:
-        """Whether the item has a link that serves (or was left alone on purpose)."""
-        return self.status != "failed"
-
-    def to_json(self) -> dict[str, Any]:
-        """The object ``imgsync upload --json`` prints for this item (docs/contract.md)."""
-        return {
-            "input": self.input,
-            "ok": self.ok,
-            "url": self.url,
-            "md5": self.md5,
-            "fileID": self.file_id,
-            "error": self.error,
-            "kind": self.kind,
-            "status": self.status,
-        }
 
 
 # --------------------------------------------------------------------------------------------------

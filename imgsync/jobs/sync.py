@@ -34,12 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgsync.engine.results import FAILED, MIGRATED, SKIPPED, UPLOADED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
 from imgsync.store.cache import RACY_WINDOW_NS
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
-    from imgsync.engine.uploader import Uploader, UploadResult
+    from imgsync.engine.results import UploadResult
+    from imgsync.engine.uploader import Uploader
     from imgsync.notes.markdown import ImageRef
     from imgsync.notes.notefile import NoteText
     from imgsync.notes.resolve import Resolved, Resolver
@@ -51,15 +53,6 @@ NOTE_SUFFIXES = (".md", ".markdown")
 # Folders that hold no notes of the user's own: version control, editor state, trash, packages.
 SKIP_DIRS = frozenset({".git", ".obsidian", ".trash", ".hg", ".svn", "node_modules", ".venv"})
 
-# Status words of docs/contract.md.
-UPLOADED, REUSED, CACHED, MIGRATED, SKIPPED, FAILED = (
-    "uploaded",
-    "reused",
-    "cached",
-    "migrated",
-    "skipped",
-    "failed",
-)
 TOTAL_KEYS = ("notes", "changed", "uploaded", "reused", "cached", "skipped", "failed")
 
 

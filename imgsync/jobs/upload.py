@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
-    from imgsync.engine.uploader import UploadResult
+    from imgsync.engine.results import UploadResult
 
 
 def upload_items(
