@@ -15,21 +15,21 @@ from pathlib import Path
 import pytest
 
 from imgsync.config import AccountSettings
-from imgsync.errors import EXIT_USAGE, ImgsyncError
+from imgsync.errors import EXIT_USAGE, CacheError, ImgsyncError
 from imgsync.store import cache as cache_module
+from imgsync.store import db as db_module
 from imgsync.store.cache import (
     CACHE_FILE_NAME,
     RACY_WINDOW_NS,
-    SCHEMA_VERSION,
     Cache,
     CacheBusy,
     CacheCorrupt,
-    CacheError,
     NoteStamp,
     RemoteObject,
     cache_path,
     remove_cache_files,
 )
+from imgsync.store.schema import SCHEMA_VERSION, TABLES
 
 MD5_A = "0123456789abcdef0123456789abcdef"
 MD5_B = "fedcba9876543210fedcba9876543210"
@@ -307,7 +307,7 @@ def test_stats_and_clear(cache: Cache, tmp_path: Path) -> None:
     assert stats["bytes"] > 0
     cache.clear()
     stats = cache.stats()
-    assert all(stats[table] == 0 for table in cache_module.TABLES)
+    assert all(stats[table] == 0 for table in TABLES)
 
 
 def test_closed_cache_refuses_use(tmp_path: Path) -> None:
@@ -373,7 +373,8 @@ def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
         Cache(db)
     error = caught.value
     assert isinstance(error, ImgsyncError) and error.exit_code == EXIT_USAGE
-    assert "imgsync cache clear" in str(error) and str(db) in str(error)
+    # It names the file and what to do with it (no command that does not exist).
+    assert "damaged" in str(error) and str(db) in str(error) and "delete it" in str(error)
     assert_not_open(db)
     # The way out: remove the files, start again.
     assert db in remove_cache_files(db)
@@ -392,7 +393,7 @@ def test_damaged_page_found_later_is_reported_as_corrupt(tmp_path: Path) -> None
     for offset in range(page_size, len(data), page_size):  # keep the header page, smash the rest
         data[offset : offset + page_size] = b"\xa5" * page_size
     db.write_bytes(bytes(data))
-    with pytest.raises(CacheCorrupt, match="imgsync cache clear"), Cache(db) as cache:
+    with pytest.raises(CacheCorrupt, match="delete it"), Cache(db) as cache:
         cache.get_object(f"{5:032x}", 10)
 
 
@@ -502,7 +503,7 @@ def test_writer_waits_for_another_process_lock(tmp_path: Path) -> None:
 
 
 def test_lock_held_too_long_is_cache_busy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "BUSY_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_S", 0.1)
     db = tmp_path / "c.sqlite3"
     with Cache(db) as cache:
         holder = sqlite3.connect(db, isolation_level=None)
@@ -540,13 +541,13 @@ def test_short_lived_threads_do_not_leak_connections(cache: Cache) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_forked_child_opens_its_own_connection(cache: Cache) -> None:
     cache.put_object(make_object())
-    parent_connection = cache._conn()
+    parent_connection = cache._db._conn()
     pid = os.fork()
     if pid == 0:  # the child: must not touch the parent's sqlite handle
         code = 1
         try:
             cache.put_folder("from-child", "c")
-            if cache._conn() is parent_connection:
+            if cache._db._conn() is parent_connection:
                 code = 3
             else:
                 code = 0 if cache.get_object(MD5_A, 10) == make_object() else 2

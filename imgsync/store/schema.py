@@ -1,0 +1,64 @@
+"""The local index's tables, as numbered migrations (``PRAGMA user_version``).
+
+MIGRATIONS[n] takes the schema from version n to n + 1. Never edit a released step; append one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE objects (
+            namespace TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            file_id TEXT NOT NULL,
+            download_url TEXT NOT NULL,
+            user_self_url TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            filename TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, md5, size)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX objects_by_file_id ON objects (namespace, file_id)",
+        """CREATE TABLE file_hashes (
+            path TEXT NOT NULL PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ctime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            md5 TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE urls (
+            namespace TEXT NOT NULL,
+            source_url TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, source_url)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX urls_by_object ON urls (namespace, md5, size)",
+        """CREATE TABLE folders (
+            namespace TEXT NOT NULL,
+            key TEXT NOT NULL,
+            folder_id TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE notes (
+            namespace TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, path)
+        ) WITHOUT ROWID""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+TABLES = ("objects", "file_hashes", "urls", "folders", "notes")
+# Tables whose rows belong to one account (the others hold facts about local files).
+NAMESPACED_TABLES = ("objects", "urls", "folders", "notes")
