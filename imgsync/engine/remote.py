@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from imgsync import __version__
+from imgsync.engine.content import Content
+from imgsync.engine.items import shown_url
 from imgsync.engine.results import Status
-from imgsync.engine.transfer import POLL_INTERVAL_S, Content
+from imgsync.engine.transfer import POLL_INTERVAL_S
 from imgsync.errors import ApiError, AuthError, ItemError
 
 if TYPE_CHECKING:
@@ -117,9 +119,9 @@ class RemoteFetcher:
             try:
                 return self.migrate(url, ext), "migrated"
             except OfflineFailed as exc:
-                log.info("%s: %s; downloading it here instead", _shown(url), exc)
+                log.info("%s: %s; downloading it here instead", shown_url(url), exc)
         data, image_ext = self.download(url)
-        content = Content(hashlib.md5(data).hexdigest(), len(data), data=data)
+        content = Content.from_bytes(data)
         obj, status = self.up.store(content, name=url_stem(url), ext=image_ext)
         self.up.cache.put_url(url, obj)
         return obj, status
@@ -133,7 +135,7 @@ class RemoteFetcher:
         name = migration_name(url, ext)
         existing = self.up.find_file(folder_id, name)
         if existing is not None:
-            log.info("%s: already migrated as %s", _shown(url), existing.file_id)
+            log.info("%s: already migrated as %s", shown_url(url), existing.file_id)
             return self.up.remember(existing, source_url=url)
         try:
             task = api.offline_download(url, file_name=name, business_dir_id=folder_id)
@@ -200,7 +202,7 @@ class RemoteFetcher:
             except _Transient as exc:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise ItemError(f"download failed: {exc}") from None
-                log.info("%s: download failed (%s); trying again", _shown(url), exc)
+                log.info("%s: download failed (%s); trying again", shown_url(url), exc)
             except requests.RequestException as exc:
                 raise ItemError(f"download failed: {_reason(exc)}") from None
         kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
@@ -266,9 +268,3 @@ def _reason(exc: Exception) -> str:
     if found:
         return found.group(0).strip()
     return type(exc).__name__
-
-
-def _shown(url: str) -> str:
-    """A URL for a log line: no query string (it may carry a signature or a token)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,44 +1,32 @@
-"""Content onto the image bed, once: read and hash, create, slices, completion, detail.
+"""Content onto the image bed, once: create, slices, completion, detail.
 
-This is the part of the engine that moves bytes (docs/api-facts.md, "Upload"); deciding *what* to
-upload (cache answers, items, remote URLs, reporting) is :mod:`imgsync.engine.uploader`'s.
+This is the part of the engine that moves bytes (docs/api-facts.md, "Upload"); reading and hashing
+them is :mod:`imgsync.engine.content`'s, deciding *what* to upload (cache answers, items, remote
+URLs) :mod:`imgsync.engine.uploader`'s.
 
-1. **read and hash** - a small image is read once, into memory: its kind is sniffed from those
-   bytes, which are then hashed and uploaded. Anything else goes through
-   :func:`imgsync.engine.imagefile.check_image` (a readable, non-empty regular file of at most 100
-   MB whose
-   leading bytes are an image), is hashed by streaming and streamed again slice by slice.
-2. **create** in the configured folder under the configured name (:mod:`imgsync.engine.folders`).
+1. **create** in the configured folder under the configured name (:mod:`imgsync.engine.folders`).
    ``reuse`` means the service already holds the bytes: done. A same-name refusal means an earlier
    run (perhaps killed) already put the file there: it is found by listing, so no duplicate
    appears; other content under that name gets the md5 added to the name.
-3. **slices** - each slice gets a fresh upload URL just before its PUT; a failed PUT is retried
+2. **slices** - each slice gets a fresh upload URL just before its PUT; a failed PUT is retried
    with a new URL; slices of one file go up in parallel.
-4. **complete** - ``upload_complete``; while the service is still verifying (``async``, code
+3. **complete** - ``upload_complete``; while the service is still verifying (``async``, code
    20103), ``upload_async_result`` at least 1 s apart until a deadline. The preuploadID is kept
-   from step 2: the completion answers do not echo it.
-5. **detail** - the link (``downloadURL``, or ``userSelfURL``) and the review status: above 100
+   from step 1: the completion answers do not echo it.
+4. **detail** - the link (``downloadURL``, or ``userSelfURL``) and the review status: above 100
    the content review rejected the image and its link will not serve, so the item fails and
    nothing is cached as good.
-
-Only the standard library is imported at module level: :mod:`imgsync.engine.uploader` imports this
-on the
-cache-hit path, which must not load the API layer (``requests``) nor the file checks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import stat as stat_module
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal
 
+from imgsync.engine.content import Content
 from imgsync.engine.folders import CODE_GENERIC, ImageBedFolders, candidate_names
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.errors import (
@@ -54,7 +42,6 @@ from imgsync.errors import (
 if TYPE_CHECKING:
     from imgsync.client.api import Api, CreateResult, RemoteFile
     from imgsync.config import Settings
-    from imgsync.engine.imagefile import ImageFile
     from imgsync.store.cache import Cache, RemoteObject
 
 log = logging.getLogger(__name__)
@@ -68,9 +55,6 @@ POLL_INTERVAL_S = 1.0
 # own URL). An expired URL or a PUT that kept failing gets a new URL; four URLs is plenty.
 SLICE_ATTEMPTS = 4
 
-# Bytes per read when hashing a file too large to hold: a few hundred reads for 100 MB, flat memory.
-HASH_CHUNK = 1024 * 1024
-
 # Whole-run failures: every other item would fail the same way, so they are never retried or
 # explained away here, and the run stops.
 FATAL_ERRORS = (AuthError, ConfigError, UsageError)
@@ -78,120 +62,6 @@ FATAL_ERRORS = (AuthError, ConfigError, UsageError)
 # What storing content can come to: bytes sent, the service already had them, or another thread
 # stored them meanwhile (a subset of :data:`imgsync.engine.results.Status`).
 Stored = Literal["uploaded", "reused", "cached"]
-
-
-# --------------------------------------------------------------------------------------------------
-# Local content
-
-
-@dataclass(frozen=True)
-class Content:
-    """Bytes to upload: held in memory, or a file streamed slice by slice.
-
-    ``stat`` is the stamp taken before hashing; a streamed file whose stamp changed before
-    completion is refused rather than uploaded under the wrong md5.
-    """
-
-    md5: str
-    size: int
-    data: bytes | None = None
-    path: Path | None = None
-    stat: os.stat_result | None = None
-
-    def slice_body(self, offset: int, length: int) -> bytes | memoryview | Callable[[], IO[bytes]]:
-        """The body of one slice: bytes for held content, else a factory of fresh readers (a
-        retried PUT must start from the slice's first byte again)."""
-        if self.data is not None:
-            if offset == 0 and length == len(self.data):
-                return self.data
-            return memoryview(self.data)[offset : offset + length]
-        path = self.path
-        assert path is not None
-
-        def open_at() -> IO[bytes]:
-            handle = open(path, "rb")  # noqa: SIM115 - the transport reads it to the end
-            handle.seek(offset)
-            return handle
-
-        return open_at
-
-    def check_unchanged(self) -> None:
-        """Refuse a streamed file that changed since it was hashed."""
-        if self.path is None or self.stat is None:
-            return
-        try:
-            now = os.stat(self.path)
-        except OSError as exc:
-            raise ItemError(f"file vanished while uploading: {exc.strerror or exc}") from None
-        if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
-            raise ItemError("file changed while uploading; run again to upload the new content")
-
-
-def read_content(path: Path, size: int, st: os.stat_result, memory_threshold: int) -> Content:
-    """Hash a checked file: into memory when it fits (one read), else streaming."""
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            if size <= memory_threshold:
-                data = handle.readall()
-                if len(data) != size:
-                    raise ItemError("file changed while it was being read; run again")
-                return Content(hashlib.md5(data).hexdigest(), size, data=data, stat=st)
-            digest = hashlib.md5()
-            total = 0
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                total += len(chunk)
-    except OSError as exc:
-        raise ItemError(f"cannot read: {exc.strerror or exc}") from None
-    if total != size:
-        raise ItemError("file changed while it was being read; run again")
-    return Content(digest.hexdigest(), size, path=path, stat=st)
-
-
-# Open flags of imagefile.check_image: a FIFO swapped in after the stat must not block the open.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-
-
-def load_local(path: Path, memory_threshold: int) -> tuple[ImageFile, Content]:
-    """Check and hash a local image, reading a small one exactly once.
-
-    A small image (up to ``memory_threshold``) is read whole in one go; its kind is sniffed from
-    those bytes, which are then hashed and uploaded: no byte is read twice. Anything unusual (a
-    missing file, a folder, a loop, no permission, a large or non-image file) goes through
-    :func:`imagefile.check_image`, which raises the error that names the problem.
-    """
-    from imgsync.engine import imagefile
-
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError):
-        fd = None
-    data: bytes | None = None
-    st: os.stat_result | None = None
-    if fd is not None:
-        try:
-            st = os.fstat(fd)
-            if stat_module.S_ISREG(st.st_mode) and 0 < st.st_size <= min(
-                memory_threshold, imagefile.MAX_IMAGE_BYTES
-            ):
-                with open(fd, "rb", buffering=0, closefd=False) as handle:
-                    data = handle.readall()
-        except OSError:
-            data = None
-        finally:
-            os.close(fd)
-    if data is None or st is None:
-        image = imagefile.check_image(path)  # raises the precise error, if there is one
-        return image, read_content(path, image.size, image.stat, memory_threshold)
-    kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
-    if kind is None:
-        imagefile.check_image(path)  # raises "not an image", with what it looks like
-        raise ItemError("file changed while it was being read; run again")
-    if len(data) != st.st_size:
-        raise ItemError("file changed while it was being read; run again")
-    image_type = imagefile.IMAGE_TYPES[kind]
-    image = imagefile.ImageFile(path, st.st_size, kind, image_type.ext, image_type.mime, st)
-    return image, Content(hashlib.md5(data).hexdigest(), st.st_size, data=data, stat=st)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -36,10 +36,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgsync.engine.content import Content, load_local
 from imgsync.engine.folders import ImageBedFolders
+from imgsync.engine.items import is_url, item_key, resolve_item
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.engine.results import Kind, Status, UploadResult
-from imgsync.engine.transfer import FATAL_ERRORS, Content, Transfer, load_local
+from imgsync.engine.transfer import FATAL_ERRORS, Transfer
 from imgsync.errors import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -55,48 +57,6 @@ if TYPE_CHECKING:
     from imgsync.store.cache import Cache, RemoteObject
 
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------------------
-# Items
-
-
-def is_url(text: str) -> bool:
-    """Whether ``text`` is an http(s) URL (a remote image) rather than a local path."""
-    return text[:8].lower().startswith(("http://", "https://"))
-
-
-def resolve_item(text: str) -> Path | str:
-    """Turn one command-line or editor item into a local Path or a remote URL string.
-
-    Editors hand over paths in several spellings (docs/users.md): plain, percent-encoded (``%20``,
-    encoded Chinese) and ``file://`` URIs. A plain path that exists wins over its decoded spelling,
-    so a file really named ``a%20b.png`` still works.
-    """
-    from urllib.parse import unquote, urlsplit
-
-    if is_url(text):
-        return text
-    if text[:7].lower() == "file://":
-        parts = urlsplit(text)
-        path = unquote(parts.path)
-        if parts.netloc and parts.netloc.lower() != "localhost":
-            path = f"//{parts.netloc}{path}"  # a UNC-style host; left for the OS to judge
-        return Path(path)
-    if "%" in text and not os.path.lexists(text):
-        decoded = unquote(text)
-        if os.path.lexists(decoded):
-            return Path(decoded)
-    return Path(text)
-
-
-def _item_key(item: Path | str) -> str:
-    """Identical items are uploaded once: paths compare by absolute spelling, URLs as given."""
-    if isinstance(item, Path):
-        return "path:" + os.path.abspath(item)
-    if is_url(item):
-        return "url:" + item
-    return "path:" + os.path.abspath(item)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,7 +270,7 @@ class Uploader:
         results: list[UploadResult | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
         for index, item in enumerate(items):
-            groups.setdefault(_item_key(item), []).append(index)
+            groups.setdefault(item_key(item), []).append(index)
         report_lock = threading.Lock()
 
         def run(indices: list[int]) -> None:

@@ -20,7 +20,8 @@ def upload_items(
 
     A whole-run failure (configuration, authentication, an unusable cache) raises.
     """
-    from imgsync.engine.uploader import Uploader, resolve_item
+    from imgsync.engine.items import resolve_item
+    from imgsync.engine.uploader import Uploader
 
     with Uploader.from_settings(settings) as uploader:
         return uploader.upload_many([resolve_item(i) for i in items], on_result=on_result)

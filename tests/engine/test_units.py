@@ -7,13 +7,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from imgsync.engine.folders import _with_hash
-from imgsync.engine.uploader import (
-    InOrder,
-    UploadResult,
-    exit_status,
-    is_url,
-    resolve_item,
-)
+from imgsync.engine.items import is_url, resolve_item
+from imgsync.engine.uploader import InOrder, UploadResult, exit_status
 
 MD5 = "0123456789abcdef0123456789abcdef"
 
