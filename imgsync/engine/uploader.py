@@ -40,15 +40,9 @@ from imgsync.engine.content import Content, load_local
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import is_url, item_key, resolve_item
 from imgsync.engine.keyedlocks import KeyedLocks
-from imgsync.engine.results import Kind, Status, UploadResult
+from imgsync.engine.results import Kind, Status, UploadResult, failed_result
 from imgsync.engine.transfer import FATAL_ERRORS, Transfer
-from imgsync.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_UNREACHABLE,
-    ImgsyncError,
-    NetworkError,
-)
+from imgsync.errors import NetworkError
 from imgsync.service import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
@@ -61,20 +55,6 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _failure(item: str, kind: Kind, exc: BaseException) -> UploadResult:
-    if isinstance(exc, ImgsyncError):
-        # A file check names the path in its message; the result already carries the input.
-        text = getattr(exc, "detail", None) or str(exc)
-        return UploadResult(item, kind, "failed", error=text, exit_code=exc.exit_code)
-    return UploadResult(
-        item,
-        kind,
-        "failed",
-        error=f"internal error: {type(exc).__name__}: {exc}",
-        exit_code=EXIT_PARTIAL,
-    )
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -241,7 +221,7 @@ class Uploader:
         log.debug("%s failed", shown, exc_info=True)
         if isinstance(exc, NetworkError) and self._outage is None:
             self._outage = exc
-        return _failure(shown, kind, exc)
+        return failed_result(shown, kind, exc)
 
     def upload_item(self, item: Path | str) -> UploadResult:
         """Upload a Path, or a string that is a URL or a local path."""
@@ -389,55 +369,3 @@ class Uploader:
                 return UploadResult(url, "remote", "cached", self._link(obj), obj.md5, obj.file_id)
             obj, status = self._remote.fetch(url)
         return UploadResult(url, "remote", status, self._link(obj), obj.md5, obj.file_id)
-
-
-# --------------------------------------------------------------------------------------------------
-# Reporting helpers for front ends (the command line, the PicGo server)
-
-
-class InOrder:
-    """Hands results to ``emit`` in input order, each as soon as it and all before it are known.
-
-    Use as ``on_result`` of :meth:`Uploader.upload_many`: the Typora protocol wants exactly one
-    stdout line per item, in order, and a long upload should not hold back the lines before it.
-    """
-
-    def __init__(self, count: int, emit: Callable[[UploadResult], None]) -> None:
-        self.results: list[UploadResult] = []
-        self._count = count
-        self._emit = emit
-        self._waiting: dict[int, UploadResult] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, index: int, result: UploadResult) -> None:
-        with self._lock:
-            self._waiting[index] = result
-            while len(self.results) in self._waiting:
-                ready = self._waiting.pop(len(self.results))
-                self.results.append(ready)
-                self._emit(ready)
-
-    def fail_rest(self, items: Sequence[str], error: str, exit_code: int) -> None:
-        """Emit a failure for every item not reported yet (the run stopped early)."""
-        with self._lock:
-            for index in range(len(self.results), self._count):
-                result = self._waiting.pop(index, None) or UploadResult(
-                    str(items[index]),
-                    "remote" if is_url(str(items[index])) else "local",
-                    "failed",
-                    error=error,
-                    exit_code=exit_code,
-                )
-                self.results.append(result)
-                self._emit(result)
-
-
-def exit_status(results: Sequence[UploadResult]) -> int:
-    """The command's exit status (docs/contract.md): 0 all done; 4 when every item failed because
-    the service could not be reached or kept failing; else 1 if any item failed."""
-    failed = [r for r in results if not r.ok]
-    if not failed:
-        return EXIT_OK
-    if len(failed) == len(results) and all(r.exit_code == EXIT_UNREACHABLE for r in failed):
-        return EXIT_UNREACHABLE
-    return EXIT_PARTIAL
