@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from imgsync.engine.content import Content
 from imgsync.engine.folders import CODE_GENERIC, ImageBedFolders, candidate_names
 from imgsync.engine.keyedlocks import KeyedLocks
+from imgsync.engine.results import CACHED, REUSED, UPLOADED, Sent, Stored
 from imgsync.errors import (
     ApiError,
     AuthError,
@@ -38,11 +40,12 @@ from imgsync.errors import (
     StillVerifying,
     UsageError,
 )
+from imgsync.store.cache import RemoteObject
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api, CreateResult, RemoteFile
     from imgsync.config import Settings
-    from imgsync.store.cache import Cache, RemoteObject
+    from imgsync.store.cache import Cache
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +62,6 @@ SLICE_ATTEMPTS = 4
 # explained away here, and the run stops.
 FATAL_ERRORS = (AuthError, ConfigError, UsageError)
 
-# What storing content can come to: bytes sent, the service already had them, or another thread
-# stored them meanwhile (a subset of :data:`imgsync.engine.results.Status`).
-Stored = Literal["uploaded", "reused", "cached"]
-
-
-# --------------------------------------------------------------------------------------------------
-# Storing content
-
 
 class ReviewRejected(ItemError):
     """The service's content review rejected the image: its link will not serve."""
@@ -75,18 +70,18 @@ class ReviewRejected(ItemError):
 class Transfer:
     """Puts content on the image bed once per run and caches what the service answered.
 
-    Side effects are injected by the owner (:class:`imgsync.engine.uploader.Uploader`): ``api`` and
-    ``cache`` are called on each use (the owner opens them lazily and refuses the API after an
-    outage), ``folders`` places files, ``now`` dates their names, ``sleep`` and ``clock`` space
-    the completion polls and bound their wait.
+    Its collaborators are passed in ready (:meth:`imgsync.engine.uploader.Uploader.from_settings`
+    builds them): ``api`` makes the calls, ``cache`` remembers what the service answered,
+    ``folders`` places files, ``now`` dates their names, ``sleep`` and ``clock`` space the
+    completion polls and bound their wait.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        api: Callable[[], Api],
-        cache: Callable[[], Cache],
+        api: Api,
+        cache: Cache,
         folders: ImageBedFolders,
         now: Callable[[], datetime],
         sleep: Callable[[float], None],
@@ -107,12 +102,12 @@ class Transfer:
         """Put ``content`` on the image bed (once) and remember it; return the object and whether
         it was ``uploaded``, ``reused`` or (found meanwhile by another thread) ``cached``."""
         with self._content_locks.hold(f"{content.md5}:{content.size}"):
-            obj = self._cache().get_object(content.md5, content.size)
+            obj = self._cache.get_object(content.md5, content.size)
             if obj is not None and not obj.rejected:
-                return obj, "cached"
+                return obj, CACHED
             folder_template = self.settings.upload.folder if folder is None else folder
             file_id, status = self._put(content, name, ext, folder_template)
-            remote = self._api().detail(file_id)
+            remote = self._api.detail(file_id)
             obj = self.remember(remote, md5=content.md5, size=content.size)
             return obj, status
 
@@ -125,8 +120,6 @@ class Transfer:
         source_url: str | None = None,
     ) -> RemoteObject:
         """Check a remote file's review status and link, then cache it as good."""
-        from imgsync.store.cache import RemoteObject
-
         if remote.rejected:
             raise ReviewRejected(
                 f"rejected by content review (status {remote.status}): the image bed will not "
@@ -144,14 +137,12 @@ class Transfer:
             filename=remote.filename,
         )
         if source_url is not None:
-            self._cache().put_url(source_url, obj)
+            self._cache.put_url(source_url, obj)
         else:
-            self._cache().put_object(obj)
+            self._cache.put_object(obj)
         return obj
 
-    def _put(
-        self, content: Content, name: str, ext: str, folder_template: str
-    ) -> tuple[str, Literal["uploaded", "reused"]]:
+    def _put(self, content: Content, name: str, ext: str, folder_template: str) -> tuple[str, Sent]:
         """create → (reuse | slices → complete); return the file ID and the status word."""
         candidates = candidate_names(
             self.settings.upload.filename, md5=content.md5, name=name, ext=ext, now=self._now()
@@ -163,7 +154,7 @@ class Transfer:
         while index < len(candidates):
             filename = candidates[index]
             try:
-                created = self._api().create(folder_id, filename, content.md5, content.size)
+                created = self._api.create(folder_id, filename, content.md5, content.size)
             except ApiError as exc:
                 if exc.retryable or exc.code != CODE_GENERIC:
                     raise
@@ -178,18 +169,18 @@ class Transfer:
                 if existing.etag.lower() == content.md5 and existing.size == content.size:
                     # An earlier run (perhaps killed before it could cache) put it there.
                     log.info("%s already on the image bed as %s", filename, existing.file_id)
-                    return existing.file_id, "reused"
+                    return existing.file_id, REUSED
                 log.info("%s is taken by other content; adding the hash", filename)
                 index += 1
                 continue
             folders.confirm(folder_template)
             if created.reuse:
                 if created.file_id:
-                    return created.file_id, "reused"
+                    return created.file_id, REUSED
                 found = self._reused_unnamed(created, content, folder_id, filename)
                 if found is not None:
-                    return found, "reused"
-            return self._transfer(content, created, folder_id, filename), "uploaded"
+                    return found, REUSED
+            return self._transfer(content, created, folder_id, filename), UPLOADED
         raise ItemError(f"the name {candidates[-1]} is taken by other content in that folder")
 
     def _reused_unnamed(
@@ -246,9 +237,9 @@ class Transfer:
             length = min(slice_size, content.size - offset)
             body = content.slice_body(offset, length)
             for attempt in range(1, SLICE_ATTEMPTS + 1):
-                url = self._api().get_upload_url(preupload_id, slice_no).presigned_url
+                url = self._api.get_upload_url(preupload_id, slice_no).presigned_url
                 try:
-                    self._api().put_slice(url, body, length)
+                    self._api.put_slice(url, body, length)
                     return
                 except ImgsyncError as exc:
                     if isinstance(exc, FATAL_ERRORS) or attempt == SLICE_ATTEMPTS:
@@ -266,8 +257,6 @@ class Transfer:
             for slice_no in range(1, count + 1):
                 send(slice_no)
             return
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(workers, thread_name_prefix="imgsync-slice") as pool:
             futures = [pool.submit(send, n) for n in range(1, count + 1)]
             errors = [f.exception() for f in futures]
@@ -303,13 +292,13 @@ class Transfer:
             finished = False
             try:
                 if completing:
-                    done = self._api().upload_complete(preupload_id)
+                    done = self._api.upload_complete(preupload_id)
                     if done.file_id and (done.completed or not done.is_async):
                         return done.file_id
                     completing = not done.is_async
                     finished = done.completed
                 else:
-                    result = self._api().upload_async_result(preupload_id)
+                    result = self._api.upload_async_result(preupload_id)
                     if result.completed and result.file_id:
                         return result.file_id
                     finished = result.completed
