@@ -15,8 +15,6 @@ in one folder. This module turns the user's templates into both:
 
 What the service calls, and when, is decided here; the calls themselves are
 :mod:`imgsync.client.api`'s.
-Nothing heavy is imported at module level: the API client and the cache are reached through the
-callables the owner passes in, so a run answered from the cache never imports them.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.errors import ApiError, ItemError
+from imgsync.naming import render_filename, render_folder
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api, RemoteFile
@@ -39,15 +38,14 @@ CODE_GENERIC = 1
 class ImageBedFolders:
     """The folder IDs of one run, created on demand and shared by its threads.
 
-    ``api`` and ``cache`` are called on each use, not once: the owner opens them lazily (and may
-    refuse the API after an outage), so the folders see the same client it would.
+    ``api`` makes the calls, ``cache`` keeps the IDs between runs, ``now`` dates the folder names.
     """
 
     def __init__(
         self,
         *,
-        api: Callable[[], Api],
-        cache: Callable[[], Cache],
+        api: Api,
+        cache: Cache,
         now: Callable[[], datetime],
     ) -> None:
         self._api = api
@@ -72,10 +70,10 @@ class ImageBedFolders:
                 with self._locks.hold(key):
                     folder_id = self._ids.get(key)
                     if folder_id is None:
-                        folder_id = self._cache().get_folder(key)
+                        folder_id = self._cache.get_folder(key)
                         if folder_id is None:
                             folder_id = self._make(name, parent)
-                            self._cache().put_folder(key, folder_id)
+                            self._cache.put_folder(key, folder_id)
                             self._confirmed.add(key)
                         self._ids[key] = folder_id
             parent = folder_id
@@ -95,20 +93,18 @@ class ImageBedFolders:
                     continue
                 stale = True
                 self._ids.pop(key, None)
-                self._cache().forget_folder(key)
+                self._cache.forget_folder(key)
         return stale
 
     def find_file(self, folder_id: str, filename: str) -> RemoteFile | None:
         """The file named ``filename`` in the folder, found by listing it (None if absent)."""
-        for entry in self._api().iter_files(folder_id):
+        for entry in self._api.iter_files(folder_id):
             if not entry.is_folder and entry.filename == filename:
                 return entry
         return None
 
     def _levels(self, template: str) -> list[tuple[str, str]]:
         """(cache key, name) of each level of the folder ``template`` renders to, top first."""
-        from imgsync.naming import render_folder
-
         parts = render_folder(template, now=self._now())
         return [("/".join(parts[: depth + 1]), parts[depth]) for depth in range(len(parts))]
 
@@ -116,7 +112,7 @@ class ImageBedFolders:
         """Create one folder level; one that exists already ("folder exists"), or one the answer
         did not name (an empty or null list), is found by name in its parent."""
         try:
-            made = self._api().mkdir(name, parent_id)
+            made = self._api.mkdir(name, parent_id)
         except ApiError as exc:
             if exc.retryable or exc.code != CODE_GENERIC:
                 raise
@@ -135,7 +131,7 @@ class ImageBedFolders:
         return found
 
     def _find_folder(self, parent_id: str, name: str) -> str | None:
-        for entry in self._api().iter_files(parent_id):
+        for entry in self._api.iter_files(parent_id):
             if entry.is_folder and entry.filename == name:
                 return entry.file_id
         return None
@@ -145,8 +141,6 @@ def candidate_names(template: str, *, md5: str, name: str, ext: str, now: dateti
     """The names to try for content in a folder, best first: the one ``template`` renders to, then,
     if that one does not already hold the md5, the same name made unique by content (for when
     other content has taken the first)."""
-    from imgsync.naming import render_filename
-
     wanted = render_filename(template, md5=md5, name=name, ext=ext, now=now)
     candidates = [wanted]
     unique = _with_hash(wanted, md5, ext, now)
@@ -158,8 +152,6 @@ def candidate_names(template: str, *, md5: str, name: str, ext: str, now: dateti
 def _with_hash(filename: str, md5: str, ext: str, now: datetime) -> str:
     """``filename`` made unique by content, for names the template did not make unique (the
     stem gives way if the name would be too long; md5 and extension stay)."""
-    from imgsync.naming import render_filename
-
     if md5 in filename:
         return filename
     stem = filename[: -len(ext)] if ext and filename.lower().endswith(ext.lower()) else filename

@@ -10,14 +10,12 @@ random: a run killed while a task was running finds the migrated file by name ne
 starting a second task and leaving a duplicate behind.
 
 When the service cannot fetch the image (task status "failed": a host that blocks it, a URL only
-reachable from here, a hotlink check that needs a Referer), imgsync downloads it itself, with a
-timeout, a size cap, an optional Referer and a check that the bytes really are an image, and uploads
-it like a local file. That download refuses hosts whose address is not public (loopback, LAN,
-link-local: :mod:`imgsync.client.netguard`), at every redirect, unless
-``upload.allow_private_urls``: the
-image would otherwise publish what only this machine can reach. The service's own migration needs
-no such check: it fetches from the internet, not from here. A URL without a recognisable image
-extension skips the service's attempt: the offline API only takes image extensions.
+reachable from here, a hotlink check that needs a Referer), imgsync downloads it itself
+(:mod:`imgsync.engine.download`: a timeout, a size cap, an optional Referer, a check that the bytes
+are an image, and no host whose address is not public) and uploads it like a local file. The
+service's own migration needs no such address check: it fetches from the internet, not from here.
+A URL without a recognisable image extension skips the service's attempt: the offline API only
+takes image extensions.
 """
 
 from __future__ import annotations
@@ -25,18 +23,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from imgsync import __version__
-from imgsync.engine.results import Status
-from imgsync.engine.transfer import POLL_INTERVAL_S, Content
+from imgsync.engine.content import Content
+from imgsync.engine.download import ImageDownload
+from imgsync.engine.folders import ImageBedFolders
+from imgsync.engine.items import shown_url
+from imgsync.engine.results import MIGRATED, Status
+from imgsync.engine.transfer import POLL_INTERVAL_S, Transfer
 from imgsync.errors import ApiError, AuthError, ItemError
 
 if TYPE_CHECKING:
-    from imgsync.engine.uploader import Uploader
-    from imgsync.store.cache import RemoteObject
+    from imgsync.client.api import Api
+    from imgsync.config import Settings
+    from imgsync.store.cache import Cache, RemoteObject
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,6 @@ NAME_HASH_CHARS = 32
 # Offline task statuses (reference): 0 running, 1 failed, 2 done, 3 retrying.
 TASK_FAILED = 1
 TASK_DONE = 2
-
-# Bytes per read while downloading: small enough that the size cap is enforced promptly.
-DOWNLOAD_CHUNK = 64 * 1024
-
-# Attempts for our own download when the connection fails or the host answers 5xx.
-DOWNLOAD_ATTEMPTS = 2
-
-USER_AGENT = f"imgsync/{__version__}"
 
 
 class OfflineFailed(ItemError):
@@ -93,19 +87,39 @@ def url_stem(url: str) -> str:
 
 
 class RemoteFetcher:
-    """Brings remote images onto the image bed for one
-    :class:`~imgsync.engine.uploader.Uploader`."""
+    """Brings remote images onto the image bed: by the service's offline migration, else by
+    downloading them here and storing them like a local file.
 
-    def __init__(self, uploader: Uploader) -> None:
-        self.up = uploader
-        self.settings = uploader.settings
-        self._session: Any = None
-        self._session_lock = threading.Lock()
+    Its collaborators are passed in ready: ``api`` starts and polls offline tasks, ``folders``
+    finds the remote folder and the migrated file in it, ``transfer`` stores downloaded bytes and
+    checks what the service made, ``cache`` remembers which URL became which object, ``clock``
+    and ``sleep`` space the polls and bound their wait (and the download's).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api: Api,
+        cache: Cache,
+        folders: ImageBedFolders,
+        transfer: Transfer,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.settings = settings
+        self._api = api
+        self._cache = cache
+        self._folders = folders
+        self._transfer = transfer
+        self._clock = clock
+        self._sleep = sleep
+        # imgsync's own download, for what the service cannot fetch (see download()).
+        self._own_download = ImageDownload(settings, clock=clock)
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close what the fetcher opened (its download session)."""
+        self._own_download.close()
 
     def fetch(self, url: str) -> tuple[RemoteObject, Status]:
         """Migrate ``url`` (or download and upload it); cache and return the object and status."""
@@ -115,160 +129,57 @@ class RemoteFetcher:
         ext = url_extension(url)
         if ext is not None:
             try:
-                return self.migrate(url, ext), "migrated"
+                return self.migrate(url, ext), MIGRATED
             except OfflineFailed as exc:
-                log.info("%s: %s; downloading it here instead", _shown(url), exc)
+                log.info("%s: %s; downloading it here instead", shown_url(url), exc)
         data, image_ext = self.download(url)
-        content = Content(hashlib.md5(data).hexdigest(), len(data), data=data)
-        obj, status = self.up.store(content, name=url_stem(url), ext=image_ext)
-        self.up.cache.put_url(url, obj)
+        content = Content.from_bytes(data)
+        obj, status = self._transfer.store(content, name=url_stem(url), ext=image_ext)
+        self._cache.put_url(url, obj)
         return obj, status
 
     # -- offline migration ------------------------------------------------------------------------
 
     def migrate(self, url: str, ext: str) -> RemoteObject:
         """Have the service fetch ``url`` into the remote folder; find and check the result."""
-        api = self.up.api
-        folder_id = self.up.ensure_folder(self.settings.upload.remote_folder)
+        folder_id = self._folders.ensure(self.settings.upload.remote_folder)
         name = migration_name(url, ext)
-        existing = self.up.find_file(folder_id, name)
+        existing = self._folders.find_file(folder_id, name)
         if existing is not None:
-            log.info("%s: already migrated as %s", _shown(url), existing.file_id)
-            return self.up.remember(existing, source_url=url)
+            log.info("%s: already migrated as %s", shown_url(url), existing.file_id)
+            return self._transfer.remember(existing, source_url=url)
         try:
-            task = api.offline_download(url, file_name=name, business_dir_id=folder_id)
+            task = self._api.offline_download(url, file_name=name, business_dir_id=folder_id)
         except ApiError as exc:
             if exc.retryable or isinstance(exc, AuthError):
                 raise
             # A URL the service will not take (or an account without offline download) may
             # still be fetched here.
             raise OfflineFailed(f"the service refused to fetch it ({exc.message})") from None
-        deadline = self.up.clock() + self.settings.upload.poll_deadline
+        deadline = self._clock() + self.settings.upload.poll_deadline
         while True:
-            self.up.sleep(POLL_INTERVAL_S)
-            progress = api.offline_process(task.task_id)
+            self._sleep(POLL_INTERVAL_S)
+            progress = self._api.offline_process(task.task_id)
             if progress.status == TASK_DONE:
                 break
             if progress.status == TASK_FAILED:
                 raise OfflineFailed("the service could not fetch it")
-            if self.up.clock() > deadline:
+            if self._clock() > deadline:
                 raise ItemError(
                     f"the service's migration did not finish within "
                     f"{self.settings.upload.poll_deadline:g} s; run again later to pick it up"
                 )
-        found = self.up.find_file(folder_id, name)
+        found = self._folders.find_file(folder_id, name)
         if found is None:
             raise OfflineFailed(f"the service reported the migration done, but no {name} appeared")
-        return self.up.remember(found, source_url=url)
+        return self._transfer.remember(found, source_url=url)
 
     # -- our own download -------------------------------------------------------------------------
 
-    def _requests_session(self) -> Any:
-        with self._session_lock:
-            if self._session is None:
-                import requests
-
-                session = requests.Session()
-                session.headers["User-Agent"] = USER_AGENT
-                if not self.settings.upload.allow_private_urls:
-                    from imgsync.client.netguard import GuardedAdapter
-
-                    adapter = GuardedAdapter()
-                    session.mount("http://", adapter)
-                    session.mount("https://", adapter)
-                self._session = session
-            return self._session
-
     def download(self, url: str) -> tuple[bytes, str]:
-        """Download the image at ``url``; return its bytes and its real extension.
+        """Download the image at ``url`` here; return its bytes and its real extension.
 
-        Enforces ``upload.max_download_bytes`` (from Content-Length, and while reading) and
-        ``upload.download_timeout`` (for the whole download), and checks the leading bytes.
+        The one call into imgsync's own download (:mod:`imgsync.engine.download`): the place to
+        switch to the client layer's downloader.
         """
-        import requests
-
-        from imgsync.engine import imagefile
-
-        up = self.settings.upload
-        headers = {"Referer": up.referer} if up.referer else {}
-        timeout = (self.settings.network.connect_timeout, up.download_timeout)
-        session = self._requests_session()
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                data = self._get(session, url, headers, timeout)
-                break
-            except _Transient as exc:
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise ItemError(f"download failed: {exc}") from None
-                log.info("%s: download failed (%s); trying again", _shown(url), exc)
-            except requests.RequestException as exc:
-                raise ItemError(f"download failed: {_reason(exc)}") from None
-        kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
-        if kind is None:
-            what = imagefile.describe(data[: imagefile.SNIFF_BYTES])
-            raise ItemError(
-                f"download is not an image the image bed takes (it looks like {what}); "
-                f"accepted: {imagefile.ACCEPTED_KINDS_TEXT}"
-            )
-        return data, _ext_of(kind)
-
-    def _get(self, session: Any, url: str, headers: dict[str, str], timeout: Any) -> bytes:
-        import requests
-
-        cap = self.settings.upload.max_download_bytes
-        deadline = self.up.clock() + self.settings.upload.download_timeout
-        try:
-            with session.get(url, headers=headers, timeout=timeout, stream=True) as resp:
-                if resp.status_code >= 500:
-                    raise _Transient(f"HTTP {resp.status_code} {resp.reason}")
-                if resp.status_code != 200:
-                    raise ItemError(f"download failed: HTTP {resp.status_code} {resp.reason}")
-                declared = resp.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > cap:
-                    raise ItemError(f"download is {int(declared)} bytes, over the {cap}-byte cap")
-                if declared == "0":
-                    raise ItemError("download is empty")
-                buf = bytearray()
-                for chunk in resp.iter_content(DOWNLOAD_CHUNK):
-                    buf += chunk
-                    if len(buf) > cap:
-                        raise ItemError(f"download is over the {cap}-byte cap")
-                    if self.up.clock() > deadline:
-                        raise ItemError(
-                            f"download took longer than {self.settings.upload.download_timeout:g} s"
-                        )
-                if not buf:
-                    raise ItemError("download is empty")
-                return bytes(buf)
-        except requests.Timeout:
-            raise _Transient(
-                f"the host did not answer within {self.settings.upload.download_timeout:g} s"
-            ) from None
-        except requests.ConnectionError as exc:
-            raise _Transient(_reason(exc)) from None
-
-
-class _Transient(Exception):
-    """A download failure worth one more try."""
-
-
-def _ext_of(kind: str) -> str:
-    from imgsync.engine.imagefile import IMAGE_TYPES
-
-    return IMAGE_TYPES[kind].ext
-
-
-def _reason(exc: Exception) -> str:
-    """requests' messages quote whole URLs; keep the OS-level reason where there is one."""
-    import re
-
-    found = re.search(r"\[Errno -?\d+\] [^'\")]*", str(exc))
-    if found:
-        return found.group(0).strip()
-    return type(exc).__name__
-
-
-def _shown(url: str) -> str:
-    """A URL for a log line: no query string (it may carry a signature or a token)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return self._own_download.download(url)

@@ -1,31 +1,39 @@
 """What the engine answers for each item: its kind, what happened to it, and its link.
 
-The words are docs/contract.md's, defined here once for every job that reports them.
+The words are docs/contract.md's, defined here once for every job that reports them (sync, upload,
+and the front ends built on them). How a result is shown (a line, JSON) and what exit status a run
+of them maps to is the front end's business, not the engine's: a result says what happened in
+words and flags, never in exit codes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Final, Literal
 
-from imgsync.errors import EXIT_OK
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
 
 # What an image reference or upload item is (docs/contract.md): a local file, a remote URL, a link
 # already on the image bed, or a data: URI.
 Kind = Literal["local", "remote", "hosted", "data"]
-LOCAL: Kind = "local"
-REMOTE: Kind = "remote"
-HOSTED: Kind = "hosted"
-DATA: Kind = "data"
+LOCAL: Final = "local"
+REMOTE: Final = "remote"
+HOSTED: Final = "hosted"
+DATA: Final = "data"
 
-# What happened to it (docs/contract.md).
-Status = Literal["uploaded", "reused", "cached", "migrated", "skipped", "failed"]
-UPLOADED: Status = "uploaded"  # bytes sent
-REUSED: Status = "reused"  # the service already had them (instant upload)
-CACHED: Status = "cached"  # answered from the local index, no request
-MIGRATED: Status = "migrated"  # a remote URL fetched by the service's offline download
-SKIPPED: Status = "skipped"  # left alone on purpose (already hosted, policy)
-FAILED: Status = "failed"  # ``error`` says why
+# What putting content on the image bed came to: bytes sent, or the service already had them.
+Sent = Literal["uploaded", "reused"]
+# What storing content can come to: one of those, or the local index (or another thread,
+# meanwhile) already had them.
+Stored = Literal[Sent, "cached"]
+# What happened to an item (docs/contract.md): one of the above, or one of these.
+Status = Literal[Stored, "migrated", "skipped", "failed"]
+UPLOADED: Final = "uploaded"  # bytes sent
+REUSED: Final = "reused"  # the service already had them (instant upload)
+CACHED: Final = "cached"  # answered from the local index, no request
+MIGRATED: Final = "migrated"  # a remote URL fetched by the service's offline download
+SKIPPED: Final = "skipped"  # left alone on purpose (already hosted, policy)
+FAILED: Final = "failed"  # ``error`` says why
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,9 @@ class UploadResult:
     ``status``: ``uploaded`` (bytes sent), ``reused`` (the service already had them: instant upload,
     or an earlier run's file found by name), ``cached`` (answered from the local index, no request),
     ``migrated`` (a remote URL fetched by the service's offline download), ``skipped`` (already on
-    the image bed), ``failed`` (``error`` says why). ``exit_code`` is the status the command line
-    maps a failure to: 4 when the service could not be reached or kept failing, else 1.
+    the image bed), ``failed`` (``error`` says why). ``unreachable`` marks a failure because the
+    service could not be reached or kept failing (after the transport's retries): a front end
+    tells that apart from a failure of the item itself.
     """
 
     input: str
@@ -46,22 +55,31 @@ class UploadResult:
     md5: str | None = None
     file_id: str | None = None
     error: str | None = None
-    exit_code: int = EXIT_OK
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:
         """Whether the item has a link that serves (or was left alone on purpose)."""
-        return self.status != "failed"
+        return self.status != FAILED
 
-    def to_json(self) -> dict[str, Any]:
-        """The object ``imgsync upload --json`` prints for this item (docs/contract.md)."""
-        return {
-            "input": self.input,
-            "ok": self.ok,
-            "url": self.url,
-            "md5": self.md5,
-            "fileID": self.file_id,
-            "error": self.error,
-            "kind": self.kind,
-            "status": self.status,
-        }
+    @property
+    def exit_code(self) -> int:
+        """Transitional, for ``jobs/sync.py`` until it reads :attr:`unreachable`: the exit status
+        this result alone maps to (0 done; 4 service unreachable; else 1)."""
+        if self.ok:
+            return EXIT_OK
+        return EXIT_UNREACHABLE if self.unreachable else EXIT_PARTIAL
+
+
+def failed_result(item: str, kind: Kind, exc: BaseException) -> UploadResult:
+    """The failed result of one item, worded from the exception that ended it.
+
+    The service counts as unreachable exactly for the errors the exception tree marks so
+    (:mod:`imgsync.errors`: a network failure, 5xx or rate limiting that outlasted the retries).
+    """
+    if isinstance(exc, ImgsyncError):
+        # A file check names the path in its message; the result already carries the input.
+        text = getattr(exc, "detail", None) or str(exc)
+        unreachable = exc.exit_code == EXIT_UNREACHABLE
+        return UploadResult(item, kind, FAILED, error=text, unreachable=unreachable)
+    return UploadResult(item, kind, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")

@@ -1,46 +1,36 @@
-"""Content onto the image bed, once: read and hash, create, slices, completion, detail.
+"""Content onto the image bed, once: create, slices, completion, detail.
 
-This is the part of the engine that moves bytes (docs/api-facts.md, "Upload"); deciding *what* to
-upload (cache answers, items, remote URLs, reporting) is :mod:`imgsync.engine.uploader`'s.
+This is the part of the engine that moves bytes (docs/api-facts.md, "Upload"); reading and hashing
+them is :mod:`imgsync.engine.content`'s, deciding *what* to upload (cache answers, items, remote
+URLs) :mod:`imgsync.engine.uploader`'s.
 
-1. **read and hash** - a small image is read once, into memory: its kind is sniffed from those
-   bytes, which are then hashed and uploaded. Anything else goes through
-   :func:`imgsync.engine.imagefile.check_image` (a readable, non-empty regular file of at most 100
-   MB whose
-   leading bytes are an image), is hashed by streaming and streamed again slice by slice.
-2. **create** in the configured folder under the configured name (:mod:`imgsync.engine.folders`).
+1. **create** in the configured folder under the configured name (:mod:`imgsync.engine.folders`).
    ``reuse`` means the service already holds the bytes: done. A same-name refusal means an earlier
    run (perhaps killed) already put the file there: it is found by listing, so no duplicate
    appears; other content under that name gets the md5 added to the name.
-3. **slices** - each slice gets a fresh upload URL just before its PUT; a failed PUT is retried
+2. **slices** - each slice gets a fresh upload URL just before its PUT; a failed PUT is retried
    with a new URL; slices of one file go up in parallel.
-4. **complete** - ``upload_complete``; while the service is still verifying (``async``, code
+3. **complete** - ``upload_complete``; while the service is still verifying (``async``, code
    20103), ``upload_async_result`` at least 1 s apart until a deadline. The preuploadID is kept
-   from step 2: the completion answers do not echo it.
-5. **detail** - the link (``downloadURL``, or ``userSelfURL``) and the review status: above 100
+   from step 1: the completion answers do not echo it.
+4. **detail** - the link (``downloadURL``, or ``userSelfURL``) and the review status: above 100
    the content review rejected the image and its link will not serve, so the item fails and
    nothing is cached as good.
-
-Only the standard library is imported at module level: :mod:`imgsync.engine.uploader` imports this
-on the
-cache-hit path, which must not load the API layer (``requests``) nor the file checks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import stat as stat_module
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from imgsync.engine.content import Content
 from imgsync.engine.folders import CODE_GENERIC, ImageBedFolders, candidate_names
 from imgsync.engine.keyedlocks import KeyedLocks
+from imgsync.engine.results import CACHED, REUSED, UPLOADED, Sent, Stored
 from imgsync.errors import (
     ApiError,
     AuthError,
@@ -50,12 +40,12 @@ from imgsync.errors import (
     StillVerifying,
     UsageError,
 )
+from imgsync.store.cache import RemoteObject
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api, CreateResult, RemoteFile
     from imgsync.config import Settings
-    from imgsync.engine.imagefile import ImageFile
-    from imgsync.store.cache import Cache, RemoteObject
+    from imgsync.store.cache import Cache
 
 log = logging.getLogger(__name__)
 
@@ -68,134 +58,9 @@ POLL_INTERVAL_S = 1.0
 # own URL). An expired URL or a PUT that kept failing gets a new URL; four URLs is plenty.
 SLICE_ATTEMPTS = 4
 
-# Bytes per read when hashing a file too large to hold: a few hundred reads for 100 MB, flat memory.
-HASH_CHUNK = 1024 * 1024
-
 # Whole-run failures: every other item would fail the same way, so they are never retried or
 # explained away here, and the run stops.
 FATAL_ERRORS = (AuthError, ConfigError, UsageError)
-
-# What storing content can come to: bytes sent, the service already had them, or another thread
-# stored them meanwhile (a subset of :data:`imgsync.engine.results.Status`).
-Stored = Literal["uploaded", "reused", "cached"]
-
-
-# --------------------------------------------------------------------------------------------------
-# Local content
-
-
-@dataclass(frozen=True)
-class Content:
-    """Bytes to upload: held in memory, or a file streamed slice by slice.
-
-    ``stat`` is the stamp taken before hashing; a streamed file whose stamp changed before
-    completion is refused rather than uploaded under the wrong md5.
-    """
-
-    md5: str
-    size: int
-    data: bytes | None = None
-    path: Path | None = None
-    stat: os.stat_result | None = None
-
-    def slice_body(self, offset: int, length: int) -> bytes | memoryview | Callable[[], IO[bytes]]:
-        """The body of one slice: bytes for held content, else a factory of fresh readers (a
-        retried PUT must start from the slice's first byte again)."""
-        if self.data is not None:
-            if offset == 0 and length == len(self.data):
-                return self.data
-            return memoryview(self.data)[offset : offset + length]
-        path = self.path
-        assert path is not None
-
-        def open_at() -> IO[bytes]:
-            handle = open(path, "rb")  # noqa: SIM115 - the transport reads it to the end
-            handle.seek(offset)
-            return handle
-
-        return open_at
-
-    def check_unchanged(self) -> None:
-        """Refuse a streamed file that changed since it was hashed."""
-        if self.path is None or self.stat is None:
-            return
-        try:
-            now = os.stat(self.path)
-        except OSError as exc:
-            raise ItemError(f"file vanished while uploading: {exc.strerror or exc}") from None
-        if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
-            raise ItemError("file changed while uploading; run again to upload the new content")
-
-
-def read_content(path: Path, size: int, st: os.stat_result, memory_threshold: int) -> Content:
-    """Hash a checked file: into memory when it fits (one read), else streaming."""
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            if size <= memory_threshold:
-                data = handle.readall()
-                if len(data) != size:
-                    raise ItemError("file changed while it was being read; run again")
-                return Content(hashlib.md5(data).hexdigest(), size, data=data, stat=st)
-            digest = hashlib.md5()
-            total = 0
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                total += len(chunk)
-    except OSError as exc:
-        raise ItemError(f"cannot read: {exc.strerror or exc}") from None
-    if total != size:
-        raise ItemError("file changed while it was being read; run again")
-    return Content(digest.hexdigest(), size, path=path, stat=st)
-
-
-# Open flags of imagefile.check_image: a FIFO swapped in after the stat must not block the open.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-
-
-def load_local(path: Path, memory_threshold: int) -> tuple[ImageFile, Content]:
-    """Check and hash a local image, reading a small one exactly once.
-
-    A small image (up to ``memory_threshold``) is read whole in one go; its kind is sniffed from
-    those bytes, which are then hashed and uploaded: no byte is read twice. Anything unusual (a
-    missing file, a folder, a loop, no permission, a large or non-image file) goes through
-    :func:`imagefile.check_image`, which raises the error that names the problem.
-    """
-    from imgsync.engine import imagefile
-
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError):
-        fd = None
-    data: bytes | None = None
-    st: os.stat_result | None = None
-    if fd is not None:
-        try:
-            st = os.fstat(fd)
-            if stat_module.S_ISREG(st.st_mode) and 0 < st.st_size <= min(
-                memory_threshold, imagefile.MAX_IMAGE_BYTES
-            ):
-                with open(fd, "rb", buffering=0, closefd=False) as handle:
-                    data = handle.readall()
-        except OSError:
-            data = None
-        finally:
-            os.close(fd)
-    if data is None or st is None:
-        image = imagefile.check_image(path)  # raises the precise error, if there is one
-        return image, read_content(path, image.size, image.stat, memory_threshold)
-    kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
-    if kind is None:
-        imagefile.check_image(path)  # raises "not an image", with what it looks like
-        raise ItemError("file changed while it was being read; run again")
-    if len(data) != st.st_size:
-        raise ItemError("file changed while it was being read; run again")
-    image_type = imagefile.IMAGE_TYPES[kind]
-    image = imagefile.ImageFile(path, st.st_size, kind, image_type.ext, image_type.mime, st)
-    return image, Content(hashlib.md5(data).hexdigest(), st.st_size, data=data, stat=st)
-
-
-# --------------------------------------------------------------------------------------------------
-# Storing content
 
 
 class ReviewRejected(ItemError):
@@ -205,18 +70,18 @@ class ReviewRejected(ItemError):
 class Transfer:
     """Puts content on the image bed once per run and caches what the service answered.
 
-    Side effects are injected by the owner (:class:`imgsync.engine.uploader.Uploader`): ``api`` and
-    ``cache`` are called on each use (the owner opens them lazily and refuses the API after an
-    outage), ``folders`` places files, ``now`` dates their names, ``sleep`` and ``clock`` space
-    the completion polls and bound their wait.
+    Its collaborators are passed in ready (:meth:`imgsync.engine.uploader.Uploader.from_settings`
+    builds them): ``api`` makes the calls, ``cache`` remembers what the service answered,
+    ``folders`` places files, ``now`` dates their names, ``sleep`` and ``clock`` space the
+    completion polls and bound their wait.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        api: Callable[[], Api],
-        cache: Callable[[], Cache],
+        api: Api,
+        cache: Cache,
         folders: ImageBedFolders,
         now: Callable[[], datetime],
         sleep: Callable[[float], None],
@@ -237,12 +102,12 @@ class Transfer:
         """Put ``content`` on the image bed (once) and remember it; return the object and whether
         it was ``uploaded``, ``reused`` or (found meanwhile by another thread) ``cached``."""
         with self._content_locks.hold(f"{content.md5}:{content.size}"):
-            obj = self._cache().get_object(content.md5, content.size)
+            obj = self._cache.get_object(content.md5, content.size)
             if obj is not None and not obj.rejected:
-                return obj, "cached"
+                return obj, CACHED
             folder_template = self.settings.upload.folder if folder is None else folder
             file_id, status = self._put(content, name, ext, folder_template)
-            remote = self._api().detail(file_id)
+            remote = self._api.detail(file_id)
             obj = self.remember(remote, md5=content.md5, size=content.size)
             return obj, status
 
@@ -255,8 +120,6 @@ class Transfer:
         source_url: str | None = None,
     ) -> RemoteObject:
         """Check a remote file's review status and link, then cache it as good."""
-        from imgsync.store.cache import RemoteObject
-
         if remote.rejected:
             raise ReviewRejected(
                 f"rejected by content review (status {remote.status}): the image bed will not "
@@ -274,14 +137,12 @@ class Transfer:
             filename=remote.filename,
         )
         if source_url is not None:
-            self._cache().put_url(source_url, obj)
+            self._cache.put_url(source_url, obj)
         else:
-            self._cache().put_object(obj)
+            self._cache.put_object(obj)
         return obj
 
-    def _put(
-        self, content: Content, name: str, ext: str, folder_template: str
-    ) -> tuple[str, Literal["uploaded", "reused"]]:
+    def _put(self, content: Content, name: str, ext: str, folder_template: str) -> tuple[str, Sent]:
         """create → (reuse | slices → complete); return the file ID and the status word."""
         candidates = candidate_names(
             self.settings.upload.filename, md5=content.md5, name=name, ext=ext, now=self._now()
@@ -293,7 +154,7 @@ class Transfer:
         while index < len(candidates):
             filename = candidates[index]
             try:
-                created = self._api().create(folder_id, filename, content.md5, content.size)
+                created = self._api.create(folder_id, filename, content.md5, content.size)
             except ApiError as exc:
                 if exc.retryable or exc.code != CODE_GENERIC:
                     raise
@@ -308,18 +169,18 @@ class Transfer:
                 if existing.etag.lower() == content.md5 and existing.size == content.size:
                     # An earlier run (perhaps killed before it could cache) put it there.
                     log.info("%s already on the image bed as %s", filename, existing.file_id)
-                    return existing.file_id, "reused"
+                    return existing.file_id, REUSED
                 log.info("%s is taken by other content; adding the hash", filename)
                 index += 1
                 continue
             folders.confirm(folder_template)
             if created.reuse:
                 if created.file_id:
-                    return created.file_id, "reused"
+                    return created.file_id, REUSED
                 found = self._reused_unnamed(created, content, folder_id, filename)
                 if found is not None:
-                    return found, "reused"
-            return self._transfer(content, created, folder_id, filename), "uploaded"
+                    return found, REUSED
+            return self._transfer(content, created, folder_id, filename), UPLOADED
         raise ItemError(f"the name {candidates[-1]} is taken by other content in that folder")
 
     def _reused_unnamed(
@@ -376,9 +237,9 @@ class Transfer:
             length = min(slice_size, content.size - offset)
             body = content.slice_body(offset, length)
             for attempt in range(1, SLICE_ATTEMPTS + 1):
-                url = self._api().get_upload_url(preupload_id, slice_no).presigned_url
+                url = self._api.get_upload_url(preupload_id, slice_no).presigned_url
                 try:
-                    self._api().put_slice(url, body, length)
+                    self._api.put_slice(url, body, length)
                     return
                 except ImgsyncError as exc:
                     if isinstance(exc, FATAL_ERRORS) or attempt == SLICE_ATTEMPTS:
@@ -396,8 +257,6 @@ class Transfer:
             for slice_no in range(1, count + 1):
                 send(slice_no)
             return
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(workers, thread_name_prefix="imgsync-slice") as pool:
             futures = [pool.submit(send, n) for n in range(1, count + 1)]
             errors = [f.exception() for f in futures]
@@ -433,13 +292,13 @@ class Transfer:
             finished = False
             try:
                 if completing:
-                    done = self._api().upload_complete(preupload_id)
+                    done = self._api.upload_complete(preupload_id)
                     if done.file_id and (done.completed or not done.is_async):
                         return done.file_id
                     completing = not done.is_async
                     finished = done.completed
                 else:
-                    result = self._api().upload_async_result(preupload_id)
+                    result = self._api.upload_async_result(preupload_id)
                     if result.completed and result.file_id:
                         return result.file_id
                     finished = result.completed

@@ -14,8 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from imgsync.cli import main
+from imgsync.cli.upload import InOrder, exit_status, result_json
+from imgsync.engine.results import UploadResult
 
 from ..support import Control, image_bytes, md5, write_config, write_image
+
+MD5 = "0123456789abcdef0123456789abcdef"
 
 
 def imgsync_command() -> list[str]:
@@ -213,3 +217,57 @@ def test_json_reaches_a_console_that_is_not_utf8(
     assert first["input"] == str(path) and first["ok"]
     assert control.fetch(first["url"]) == data
     assert second["input"].endswith("缺.png") and not second["ok"]
+
+
+def result(index: int, ok: bool = True, unreachable: bool = False) -> UploadResult:
+    if ok:
+        return UploadResult(f"i{index}", "local", "uploaded", url=f"http://u/{index}")
+    return UploadResult(f"i{index}", "local", "failed", error="no", unreachable=unreachable)
+
+
+# -- output and exit status (the front end's, from the engine's results)
+
+
+def test_in_order_emits_each_result_once_in_input_order() -> None:
+    seen: list[str] = []
+    in_order = InOrder(4, lambda r: seen.append(r.input))
+    in_order(2, result(2))
+    assert seen == []
+    in_order(0, result(0))
+    assert seen == ["i0"]
+    in_order(1, result(1))
+    assert seen == ["i0", "i1", "i2"]
+    in_order(3, result(3))
+    assert seen == ["i0", "i1", "i2", "i3"]
+
+
+def test_in_order_fail_rest_keeps_known_results() -> None:
+    seen: list[UploadResult] = []
+    in_order = InOrder(3, seen.append)
+    in_order(1, result(1))
+    in_order.fail_rest(["a.png", "b.png", "https://c/x.png"], "auth failed", unreachable=False)
+    assert [r.status for r in seen] == ["failed", "uploaded", "failed"]
+    assert (seen[2].kind, seen[2].error, seen[2].unreachable) == ("remote", "auth failed", False)
+
+
+def test_exit_status() -> None:
+    assert exit_status([result(0), result(1)]) == 0
+    assert exit_status([result(0), result(1, ok=False)]) == 1
+    down = [result(0, ok=False, unreachable=True), result(1, ok=False, unreachable=True)]
+    assert exit_status(down) == 4
+    assert exit_status([down[0], result(1, ok=False)]) == 1
+    assert exit_status([result(0), down[1]]) == 1
+
+
+def test_result_json_shape() -> None:
+    doc = result_json(UploadResult("x.png", "local", "reused", "http://u", MD5, "f1"))
+    assert doc == {
+        "input": "x.png",
+        "ok": True,
+        "url": "http://u",
+        "md5": MD5,
+        "fileID": "f1",
+        "error": None,
+        "kind": "local",
+        "status": "reused",
+    }

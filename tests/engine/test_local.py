@@ -403,9 +403,9 @@ def test_file_that_changes_while_streaming_is_refused(
 ) -> None:
     path = images / "moving.png"
     write_image(path, "png", "moving", 300_000)
-    from imgsync.engine import transfer
+    from imgsync.engine import content as content_module
 
-    real = transfer.read_content
+    real = content_module.read_content
 
     def read_then_touch(*args: Any, **kwargs: Any) -> Any:
         content = real(*args, **kwargs)
@@ -413,7 +413,7 @@ def test_file_that_changes_while_streaming_is_refused(
             handle.write(b"more")
         return content
 
-    monkeypatch.setattr(transfer, "read_content", read_then_touch)
+    monkeypatch.setattr(content_module, "read_content", read_then_touch)
     with Uploader.from_settings(make_settings(upload={"memory_threshold": 1000})) as up:
         result = up.upload_path(path)
     assert result.status == "failed"

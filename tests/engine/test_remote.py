@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from imgsync.client.api import Api
+from imgsync.engine.folders import ImageBedFolders
+from imgsync.engine.remote import RemoteFetcher
+from imgsync.engine.transfer import Transfer
 from imgsync.engine.uploader import Uploader
+from imgsync.store.cache import Cache
 
 from ..support import Control, image_bytes, md5
 
@@ -215,7 +222,7 @@ def test_rerun_after_interrupted_migration_finds_the_file(
     data = image_bytes("png", "interrupted", 12_000)
     url = web.add("/late.png", data)
     with Uploader.from_settings(remote_settings) as up:
-        folder_id = up.ensure_folder(remote_settings.upload.remote_folder)
+        folder_id = up.folders.ensure(remote_settings.upload.remote_folder)
     with Api.from_settings(remote_settings) as api:
         task = api.offline_download(url, migration_name(url, ".png"), folder_id)
         from ..support import wait_for
@@ -277,3 +284,53 @@ def test_links_already_on_the_image_bed_are_left_alone(
     assert (result.kind, result.status, result.url) == ("hosted", "skipped", link)
     assert other.status == "skipped"
     assert len(control.requests()) == before
+
+
+def test_the_fetcher_works_from_the_collaborators_it_is_given(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    """No uploader: the fetcher migrates and downloads with exactly the parts passed in."""
+    migrated = image_bytes("png", "explicit-migrated", 3000)
+    downloaded = image_bytes("png", "explicit-downloaded", 3000)
+    url = web.add("/pics/explicit.png", migrated)
+    plain = web.add("/render/explicit", downloaded)  # no extension: downloaded here
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(0.05)
+
+    settings = remote_settings
+    with (
+        Api.from_settings(settings) as api,
+        Cache.open(settings.data_dir, namespace=settings.account.key) as cache,
+    ):
+        folders = ImageBedFolders(api=api, cache=cache, now=datetime.now)
+        transfer = Transfer(
+            settings,
+            api=api,
+            cache=cache,
+            folders=folders,
+            now=datetime.now,
+            sleep=time.sleep,
+            clock=time.monotonic,
+        )
+        fetcher = RemoteFetcher(
+            settings,
+            api=api,
+            cache=cache,
+            folders=folders,
+            transfer=transfer,
+            clock=time.monotonic,
+            sleep=sleep,
+        )
+        try:
+            obj, status = fetcher.fetch(url)
+            plain_obj, plain_status = fetcher.fetch(plain)
+        finally:
+            fetcher.close()
+        assert cache.get_url(url) == obj and cache.get_url(plain) == plain_obj
+    assert status == "migrated" and control.fetch(obj.download_url) == migrated
+    assert plain_status == "uploaded" and control.fetch(plain_obj.download_url) == downloaded
+    assert sleeps and all(s == 1.0 for s in sleeps)  # the polls slept through the given sleep
+    assert [p for p, _ in web.hits] == ["/pics/explicit.png", "/render/explicit"]

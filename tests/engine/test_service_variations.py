@@ -153,7 +153,7 @@ def make_uploader(proxy: RewritingProxy, data_dir: Path, **upload: Any) -> Uploa
         data_dir=data_dir,
     )
     fake = FakeTime()
-    return Uploader(settings, sleep=fake.sleep, clock=fake.clock)
+    return Uploader.from_settings(settings, sleep=fake.sleep, clock=fake.clock)
 
 
 @pytest.fixture

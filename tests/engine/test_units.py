@@ -1,4 +1,4 @@
-"""The engine's small pure parts: item spelling, in-order reporting, exit status, namespaces."""
+"""The engine's small pure parts: item spelling, item identity, names, result wording."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from imgsync.engine.folders import _with_hash
-from imgsync.engine.uploader import (
-    InOrder,
-    UploadResult,
-    exit_status,
-    is_url,
-    resolve_item,
-)
+from imgsync.engine.items import is_url, item_key, local_path, resolve_item, shown_url
+from imgsync.engine.results import UploadResult, failed_result
+from imgsync.errors import ItemError, NetworkError, ServerError
 
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -39,54 +35,39 @@ def test_is_url() -> None:
     assert not is_url("file:///a.png") and not is_url("/http/a.png") and not is_url("data:x")
 
 
-def result(index: int, ok: bool = True, exit_code: int = 1) -> UploadResult:
-    if ok:
-        return UploadResult(f"i{index}", "local", "uploaded", url=f"http://u/{index}")
-    return UploadResult(f"i{index}", "local", "failed", error="no", exit_code=exit_code)
+def test_local_path_and_item_key(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    assert local_path(path) is path
+    assert local_path(str(path)) == path
+    assert local_path("file://" + quote(str(path))) == path
+    assert local_path("https://x.org/a.png") is None
+    assert item_key(path) == item_key(str(path)) == "path:" + str(path)
+    assert item_key("https://x.org/a.png") == "url:https://x.org/a.png"
 
 
-def test_in_order_emits_each_result_once_in_input_order() -> None:
-    seen: list[str] = []
-    in_order = InOrder(4, lambda r: seen.append(r.input))
-    in_order(2, result(2))
-    assert seen == []
-    in_order(0, result(0))
-    assert seen == ["i0"]
-    in_order(1, result(1))
-    assert seen == ["i0", "i1", "i2"]
-    in_order(3, result(3))
-    assert seen == ["i0", "i1", "i2", "i3"]
+def test_shown_url_drops_the_query() -> None:
+    assert shown_url("https://x.org/a.png?sig=secret#f") == "https://x.org/a.png"
 
 
-def test_in_order_fail_rest_keeps_known_results() -> None:
-    seen: list[UploadResult] = []
-    in_order = InOrder(3, seen.append)
-    in_order(1, result(1))
-    in_order.fail_rest(["a.png", "b.png", "https://c/x.png"], "auth failed", 3)
-    assert [r.status for r in seen] == ["failed", "uploaded", "failed"]
-    assert (seen[2].kind, seen[2].error, seen[2].exit_code) == ("remote", "auth failed", 3)
+def test_failed_result_says_whether_the_service_was_unreachable() -> None:
+    down = failed_result("a.png", "local", NetworkError("connection refused"))
+    assert (down.status, down.error, down.unreachable, down.ok) == (
+        "failed",
+        "connection refused",
+        True,
+        False,
+    )
+    assert failed_result("a", "local", ServerError(500, "boom", http_status=502)).unreachable
+    bad = failed_result("a.png", "local", ItemError("is not an image"))
+    assert (bad.error, bad.unreachable) == ("is not an image", False)
+    odd = failed_result("u", "remote", KeyError("x"))
+    assert odd.error == "internal error: KeyError: 'x'" and not odd.unreachable
 
 
-def test_exit_status() -> None:
-    assert exit_status([result(0), result(1)]) == 0
-    assert exit_status([result(0), result(1, ok=False)]) == 1
-    assert exit_status([result(0, ok=False, exit_code=4), result(1, ok=False, exit_code=4)]) == 4
-    assert exit_status([result(0, ok=False, exit_code=4), result(1, ok=False)]) == 1
-    assert exit_status([result(0), result(1, ok=False, exit_code=4)]) == 1
-
-
-def test_result_json_shape() -> None:
-    doc = UploadResult("x.png", "local", "reused", "http://u", MD5, "f1").to_json()
-    assert doc == {
-        "input": "x.png",
-        "ok": True,
-        "url": "http://u",
-        "md5": MD5,
-        "fileID": "f1",
-        "error": None,
-        "kind": "local",
-        "status": "reused",
-    }
+def test_result_exit_code_for_sync_until_it_reads_unreachable() -> None:
+    assert UploadResult("a", "local", "cached", url="http://u").exit_code == 0
+    assert UploadResult("a", "local", "failed", error="x").exit_code == 1
+    assert UploadResult("a", "local", "failed", error="x", unreachable=True).exit_code == 4
 
 
 def test_with_hash_keeps_md5_and_extension_within_the_length_limit() -> None:

@@ -1,0 +1,173 @@
+"""Answers from the local index alone: the path of every paste in an editor.
+
+Most items an editor hands over were uploaded before. For a local file the answer costs one
+``stat`` and two indexed lookups (path + size + mtime -> md5, md5 -> object), no read and no
+request; a URL costs one lookup, and one already on the user's image bed none at all. A job asks
+here first and builds an :class:`~imgsync.engine.uploader.Uploader` (and its API client) only for
+the items left over, so a run answered from the cache never imports the HTTP stack.
+
+Only the standard library, the index and the engine's light modules are imported here: importing
+``requests``, the API client or the markdown parser from this module would cost every paste.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imgsync.engine.items import Item, local_path
+from imgsync.engine.results import (
+    CACHED,
+    HOSTED,
+    LOCAL,
+    REMOTE,
+    SKIPPED,
+    Kind,
+    Status,
+    UploadResult,
+)
+from imgsync.service import MAX_IMAGE_BYTES
+
+if TYPE_CHECKING:
+    from imgsync.config import Settings
+    from imgsync.store.cache import Cache, RemoteObject
+
+# Hears of one item's result: its index among the items given, and the result.
+OnResult = Callable[[int, UploadResult], None]
+# Uploads the items the index could not answer, reporting each result by its position among them.
+UploadRest = Callable[[Sequence[Item], OnResult], object]
+
+# The link settings' word for the custom-domain link (docs/contract.md, ``upload.link``).
+USER_SELF_URL = "userSelfURL"
+
+
+class CacheAnswers:
+    """Answers items from the local index alone, or says it cannot (None); thread-safe.
+
+    Also the one place that decides which link of a remote object is handed out and where links
+    on the user's image bed start, for the uploader's answers as much as its own.
+    """
+
+    def __init__(self, settings: Settings, cache: Cache) -> None:
+        self.settings = settings
+        self._cache = cache
+        self._lock = threading.Lock()
+        self._prefixes: tuple[str, ...] | None = None
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def answer(self, item: Item) -> UploadResult | None:
+        """The result for ``item`` if the index alone knows it, else None (it needs uploading).
+
+        ``input`` is the item as given (a Path shown as its string).
+        """
+        path = local_path(item)
+        if path is None:
+            assert isinstance(item, str)
+            return self.answer_url(item)
+        found, _ = self.lookup_path(path)
+        if found is None:
+            return None
+        return self.result(str(item), LOCAL, CACHED, found)
+
+    def answer_url(self, url: str) -> UploadResult | None:
+        """A URL already on the user's image bed is skipped; one migrated before is ``cached``;
+        None for any other (it needs migrating)."""
+        if url.startswith(self.hosted_prefixes()):
+            return UploadResult(url, HOSTED, SKIPPED, url=url)
+        found = self.lookup_url(url)
+        if found is None:
+            return None
+        return self.result(url, REMOTE, CACHED, found)
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def lookup_path(self, path: Path) -> tuple[RemoteObject | None, str | None]:
+        """The good remote object for a local file, and the md5 known for it, from one ``stat``
+        and two indexed lookups (no read). Either may be None: nothing known, or a file whose md5
+        is known but whose object is not (or was rejected by the content review)."""
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None, None  # the uploader's file check explains what is wrong with the path
+        if not stat_module.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_IMAGE_BYTES:
+            return None, None
+        md5 = self._cache.get_file_md5(path, st)
+        if md5 is None:
+            return None, None
+        return self.lookup_object(md5, st.st_size), md5
+
+    def lookup_object(self, md5: str, size: int) -> RemoteObject | None:
+        """The good remote object holding this content, or None (unknown, or rejected)."""
+        found = self._cache.get_object(md5, size)
+        return None if found is None or found.rejected else found
+
+    def lookup_url(self, url: str) -> RemoteObject | None:
+        """The good remote object a URL was migrated to, or None (unknown, or rejected)."""
+        found = self._cache.get_url(url)
+        return None if found is None or found.rejected else found
+
+    def hosted_prefixes(self) -> tuple[str, ...]:
+        """Where links on the user's image bed start: ``upload.hosted_prefixes``, plus the
+        download folder (``https://host/uid/``) of every link this account was handed out."""
+        with self._lock:
+            prefixes = self._prefixes
+        if prefixes is None:
+            found = {p for p in self.settings.upload.hosted_prefixes if p}
+            prefixes = tuple(sorted(found | self._cache.link_folders()))
+            with self._lock:
+                self._prefixes = prefixes
+        return prefixes
+
+    # -- links ------------------------------------------------------------------------------------
+
+    def link(self, obj: RemoteObject) -> str:
+        """The link to hand out: ``downloadURL``, or ``userSelfURL`` falling back to it."""
+        if self.settings.upload.link == USER_SELF_URL and obj.user_self_url:
+            return obj.user_self_url
+        return obj.download_url
+
+    def result(self, shown: str, kind: Kind, status: Status, obj: RemoteObject) -> UploadResult:
+        """The result of an item that now has ``obj`` on the image bed."""
+        return UploadResult(shown, kind, status, self.link(obj), obj.md5, obj.file_id)
+
+
+def upload_cache_first(
+    items: Sequence[Item],
+    *,
+    answers: CacheAnswers,
+    upload_rest: UploadRest,
+    on_result: OnResult | None = None,
+) -> list[UploadResult]:
+    """Answer what the index knows, then upload the rest; one result per item, in input order.
+
+    ``upload_rest(rest, report)`` uploads the items the index does not answer and calls
+    ``report(position, result)`` for each (a position in ``rest``), as
+    :meth:`Uploader.upload_many <imgsync.engine.uploader.Uploader.upload_many>` does: it is called
+    only if there are any, so a run answered from the cache builds no uploader and no API client.
+    ``on_result(index, result)`` hears of each result as soon as it is known: the cache answers
+    first, from this thread, then the uploads, one call at a time.
+    """
+    results: list[UploadResult | None] = [None] * len(items)
+    misses: list[int] = []
+    for index, item in enumerate(items):
+        found = answers.answer(item)
+        if found is None:
+            misses.append(index)
+            continue
+        results[index] = found
+        if on_result is not None:
+            on_result(index, found)
+
+    def report(position: int, result: UploadResult) -> None:
+        results[misses[position]] = result
+        if on_result is not None:
+            on_result(misses[position], result)
+
+    if misses:
+        upload_rest([items[i] for i in misses], report)
+    return [r for r in results if r is not None]
