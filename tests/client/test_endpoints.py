@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from imgsync.client.api import (
+from imgsync.client.models import (
     AsyncResult,
     CompleteResult,
     CopyFailure,
