@@ -20,15 +20,15 @@ and size).
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
+from imgsync.client.limiter import RateLimiter, shared_limiter
 from imgsync.client.models import (
     LAST_PAGE,
     AsyncResult,
@@ -47,11 +47,9 @@ from imgsync.client.models import (
     UploadUrl,
 )
 from imgsync.client.tokens import Token, TokenProvider, TokenStore, parse_expiry, store_key
-from imgsync.client.transport import Envelope, RateLimiter, RetryPolicy, SliceData, Transport
+from imgsync.client.transport import Envelope, RetryPolicy, SliceData, Transport
+from imgsync.config import DEFAULT_QPS, Settings
 from imgsync.errors import ApiError, AuthError, ConfigError, RateLimited, ServerError
-
-if TYPE_CHECKING:
-    from imgsync.config import Settings
 
 # The result types live in imgsync.client.models; they are named here too so that callers holding
 # an Api can import what its methods return from the same place.
@@ -80,27 +78,6 @@ TYPE_IMAGE_BED = 1
 SOURCE_CLOUD_DRIVE = 1
 # list: "最大不超过100".
 MAX_LIST_LIMIT = 100
-
-# The service limits requests per client id, whatever the number of connections or threads, so
-# every Api of one process that talks to one account with real time shares one limiter
-# (an Api built with an injected clock or sleep gets a limiter of its own).
-_SHARED_LIMITERS: dict[tuple[Any, ...], RateLimiter] = {}
-_SHARED_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(settings: Settings) -> RateLimiter:
-    """The process-wide rate limiter for the account and limits of ``settings``."""
-    from imgsync.config import DEFAULT_QPS
-
-    account = settings.account
-    qps = {**DEFAULT_QPS, **settings.network.qps}
-    key = (store_key(account.base_url, account.client_id), tuple(sorted(qps.items())))
-    with _SHARED_LIMITERS_LOCK:
-        limiter = _SHARED_LIMITERS.get(key)
-        if limiter is None:
-            limiter = _SHARED_LIMITERS[key] = RateLimiter(qps)
-        return limiter
-
 
 # --------------------------------------------------------------------------------------------------
 # The client
@@ -183,13 +160,12 @@ class Api:
         ``sleep``/``clock`` drive backoff, rate limiting and the refresh interval; ``now`` (aware
         datetimes) judges token expiry; ``rng`` jitters the backoff. All default to the real ones.
         """
-        from imgsync.config import DEFAULT_QPS
-
         account, network = settings.account, settings.network
+        qps = {**DEFAULT_QPS, **network.qps}
         if clock is time.monotonic and sleep is time.sleep:
-            limiter = shared_limiter(settings)
+            limiter = shared_limiter(account.key, qps)
         else:
-            limiter = RateLimiter({**DEFAULT_QPS, **network.qps}, clock=clock, sleep=sleep)
+            limiter = RateLimiter(qps, clock=clock, sleep=sleep)
         transport = Transport(
             account.base_url,
             session=session,

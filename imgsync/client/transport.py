@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 
 from imgsync import __version__
+from imgsync.client.limiter import RateLimiter
 from imgsync.errors import (
     ApiError,
     AuthError,
@@ -78,49 +79,6 @@ class TokenSource(Protocol):
 
     def invalidate_and_refresh(self, old_token: str, rejected: AuthError | None = None) -> str:
         """``old_token`` was refused with code 401: return a different one, or raise AuthError."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Rate limiting
-
-
-class RateLimiter:
-    """Client-side spacing of requests, per endpoint key.
-
-    Each key has its own schedule: the next call may start ``1/qps`` seconds after the previous
-    one's slot. A caller reserves its slot under that key's own lock, then sleeps *outside* every
-    lock, so a slow ``list`` never delays a ``detail``, and threads sharing a key queue in order.
-    ``qps`` 0 (or a key not in the table) means unlimited. The service's limits are per client id
-    and undocumented (see api-facts.md), so this is politeness that saves 429 round trips, not a
-    guarantee.
-    """
-
-    def __init__(
-        self,
-        qps: Mapping[str, float],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._interval = {key: 1.0 / rate for key, rate in qps.items() if rate and rate > 0}
-        self._next = dict.fromkeys(self._interval, 0.0)
-        self._locks = {key: threading.Lock() for key in self._interval}
-
-    def acquire(self, key: str | None) -> float:
-        """Wait until a request under ``key`` may start; return the seconds waited."""
-        interval = self._interval.get(key) if key is not None else None
-        if interval is None:
-            return 0.0
-        with self._locks[key]:
-            now = self._clock()
-            slot = max(now, self._next[key])
-            self._next[key] = slot + interval
-        delay = slot - now
-        if delay > 0:
-            self._sleep(delay)
-        return delay
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from imgsync.client.limiter import RateLimiter
 from imgsync.client.tokens import (
     EXPIRY_MARGIN,
     Token,
@@ -25,7 +26,6 @@ from imgsync.client.tokens import (
     store_key,
 )
 from imgsync.client.transport import (
-    RateLimiter,
     RetryPolicy,
     _body_factory,
     _LimitedReader,
