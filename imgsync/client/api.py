@@ -5,8 +5,10 @@ differs from endpoint to endpoint: ``parentFileId`` for list, ``parentFileID`` f
 ``parentID`` for mkdir, ...) and returns a frozen dataclass, or raises an :mod:`imgsync.errors`
 class carrying the code, the service's message, the endpoint and the ``x-traceID``. There is no
 policy here: no polling, no deduplication, no folder walking beyond :meth:`Api.iter_files` paging.
-Retries, token handling and rate limiting live below, in :mod:`imgsync.client.transport` and
-:mod:`imgsync.client.tokens`.
+Retries and rate limiting live below, in :mod:`imgsync.client.transport` and
+:mod:`imgsync.client.limiter`; tokens (obtained, stored, refreshed once on a 401) in
+:mod:`imgsync.client.auth` and :mod:`imgsync.client.tokens`; the typed results in
+:mod:`imgsync.client.models`. :meth:`Api.from_settings` wires them.
 
 About retries of calls that may already have been applied (a connection reset after the request
 was sent): most endpoints are safe to send twice. ``create`` answers the same pending upload (or an
@@ -22,12 +24,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import requests
 
+from imgsync.client.auth import TokenIssuer
 from imgsync.client.limiter import RateLimiter, shared_limiter
 from imgsync.client.models import (
     LAST_PAGE,
@@ -46,10 +48,10 @@ from imgsync.client.models import (
     UploadPart,
     UploadUrl,
 )
-from imgsync.client.tokens import Token, TokenProvider, TokenStore, parse_expiry, store_key
+from imgsync.client.tokens import Token, TokenProvider, TokenStore, former_store_key
 from imgsync.client.transport import Envelope, RetryPolicy, SliceData, Transport
 from imgsync.config import DEFAULT_QPS, Settings
-from imgsync.errors import ApiError, AuthError, ConfigError, RateLimited, ServerError
+from imgsync.errors import ServerError
 
 # The result types live in imgsync.client.models; they are named here too so that callers holding
 # an Api can import what its methods return from the same place.
@@ -83,20 +85,6 @@ MAX_LIST_LIMIT = 100
 # The client
 
 
-@contextmanager
-def _shape(endpoint: str, trace_id: str) -> Iterator[None]:
-    """Turn a missing or mistyped field of a successful answer into a ServerError."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ServerError(
-            0,
-            f"unexpected response data ({type(exc).__name__}: {exc})",
-            endpoint=endpoint,
-            trace_id=trace_id,
-        ) from None
-
-
 def _file_id(value: Any) -> str:
     """A fileID as text; absent, empty and 0 (a number or "0") mean no file yet.
 
@@ -119,30 +107,12 @@ def _timestamp(value: int | float | datetime | None) -> int | None:
 class Api:
     """The image-bed API for one account. Thread-safe; build it with :meth:`from_settings`."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        client_id: str = "",
-        client_secret: str = "",
-        pasted_token: str = "",
-        store: TokenStore | None = None,
-        now: Callable[[], datetime] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, transport: Transport, *, tokens: TokenProvider) -> None:
+        """``transport`` is authenticated by ``tokens`` (see :meth:`from_settings`, which wires
+        both); the Api only keeps ``tokens`` to hand it to callers."""
         self._transport = transport
-        self._client_id = client_id
-        self._client_secret = client_secret
-        #: Hands out the bearer token; ``login`` and the CLI read the current one from it.
-        self.tokens = TokenProvider(
-            fetch=self.access_token,
-            store=store,
-            key=store_key(transport.base_url, client_id),
-            pasted=pasted_token,
-            now=now,
-            clock=clock,
-        )
-        transport.tokens = self.tokens
+        #: Hands out the bearer token; ``login`` reads the stored and the current one from it.
+        self.tokens = tokens
 
     @classmethod
     def from_settings(
@@ -155,10 +125,16 @@ class Api:
         now: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
     ) -> Api:
-        """Wire transport, rate limiter, token store and provider from ``settings``.
+        """Wire transport, rate limiter, token store, issuer and provider from ``settings``.
 
-        ``sleep``/``clock`` drive backoff, rate limiting and the refresh interval; ``now`` (aware
-        datetimes) judges token expiry; ``rng`` jitters the backoff. All default to the real ones.
+        This is the one place the client's parts are put together: an unauthenticated transport
+        (which the token issuer uses), the token provider over the store and the issuer, and the
+        same transport authenticated by that provider, under an Api. Tokens are kept under
+        ``settings.account.key`` in ``settings.data_dir``.
+
+        ``session`` replaces the HTTP session (its owner closes it); ``sleep``/``clock`` drive
+        backoff, rate limiting and the refresh interval; ``now`` (aware datetimes) judges token
+        expiry; ``rng`` jitters the backoff. All default to the real ones.
         """
         account, network = settings.account, settings.network
         qps = {**DEFAULT_QPS, **network.qps}
@@ -175,15 +151,16 @@ class Api:
             sleep=sleep,
             rng=rng,
         )
-        return cls(
-            transport,
-            client_id=account.client_id,
-            client_secret=account.client_secret,
-            pasted_token=account.access_token,
+        tokens = TokenProvider(
+            fetch=TokenIssuer(transport, account.client_id, account.client_secret).issue,
             store=TokenStore(settings.data_dir),
+            key=account.key,
+            former_keys=[former_store_key(account.base_url, account.client_id)],
+            pasted=account.access_token,
             now=now,
             clock=clock,
         )
+        return cls(transport.with_tokens(tokens), tokens=tokens)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -207,39 +184,6 @@ class Api:
     ) -> Envelope:
         return self._transport.call(endpoint, "GET", path, params=query, limit_key=limit_key)
 
-    # ---- auth ----------------------------------------------------------------------------------
-
-    def access_token(self) -> Token:
-        """POST /api/v1/access_token: a new token for client id/secret (uses one of 3 slots!).
-
-        Normal code gets tokens through :attr:`tokens`, which stores and reuses them. Any refusal
-        here is an AuthError: the only inputs are the credentials.
-        """
-        if not (self._client_id and self._client_secret):
-            raise ConfigError(
-                "account.client_id and account.client_secret are needed to obtain an access token"
-            )
-        try:
-            env = self._transport.call(
-                "access_token",
-                "POST",
-                "/api/v1/access_token",
-                json={"clientID": self._client_id, "clientSecret": self._client_secret},
-                authed=False,
-            )
-        except (AuthError, RateLimited, ServerError):
-            raise
-        except ApiError as exc:
-            raise AuthError(
-                exc.code,
-                f"credentials refused: {exc.message}",
-                endpoint=exc.endpoint,
-                trace_id=exc.trace_id,
-                http_status=exc.http_status,
-            ) from None
-        with _shape("access_token", env.trace_id):
-            return Token(str(env.data["accessToken"]), parse_expiry(str(env.data["expiredAt"])))
-
     # ---- upload --------------------------------------------------------------------------------
 
     def mkdir(self, name: str, parent_id: str = "") -> list[Folder]:
@@ -253,7 +197,7 @@ class Api:
             "/upload/v1/oss/file/mkdir",
             {"name": name, "parentID": parent_id, "type": TYPE_IMAGE_BED},
         )
-        with _shape("mkdir", env.trace_id):
+        with env.parsing():
             # An answer without the list (null, or data: null) names no folder: the caller finds
             # the one it asked for by name.
             made = (env.data or {}).get("list") or []
@@ -276,7 +220,7 @@ class Api:
                 "type": TYPE_IMAGE_BED,
             },
         )
-        with _shape("create", env.trace_id):
+        with env.parsing():
             data = env.data
             return CreateResult(
                 file_id=_file_id(data.get("fileID")),
@@ -295,7 +239,7 @@ class Api:
             "/upload/v1/oss/file/get_upload_url",
             {"preuploadID": preupload_id, "sliceNo": slice_no},
         )
-        with _shape("get_upload_url", env.trace_id):
+        with env.parsing():
             return UploadUrl(str(env.data["presignedURL"]), bool(env.data.get("isMultipart")))
 
     def put_slice(self, url: str, data: SliceData, length: int) -> None:
@@ -320,7 +264,7 @@ class Api:
             {"preuploadID": preupload_id},
             limit_key="upload_complete",
         )
-        with _shape("list_upload_parts", env.trace_id):
+        with env.parsing():
             parts = (env.data or {}).get("parts") or []
             return [
                 UploadPart(int(p["partNumber"]), int(p.get("size") or 0), str(p.get("etag") or ""))
@@ -341,7 +285,7 @@ class Api:
         env = self._post(
             "upload_complete", "/upload/v1/oss/file/upload_complete", {"preuploadID": preupload_id}
         )
-        with _shape("upload_complete", env.trace_id):
+        with env.parsing():
             data = env.data or {}
             return CompleteResult(
                 is_async=bool(data.get("async")),
@@ -360,7 +304,7 @@ class Api:
             "/upload/v1/oss/file/upload_async_result",
             {"preuploadID": preupload_id},
         )
-        with _shape("upload_async_result", env.trace_id):
+        with env.parsing():
             data = env.data or {}
             return AsyncResult(bool(data.get("completed")), _file_id(data.get("fileID")))
 
@@ -391,7 +335,7 @@ class Api:
         if end_time is not None:
             body["endTime"] = _timestamp(end_time)
         env = self._post("list", "/api/v1/oss/file/list", body)
-        with _shape("list", env.trace_id):
+        with env.parsing():
             # An empty folder may answer fileList: null (the reference answers an empty list so
             # in copy/fail) or data: null (the envelope's data is "any|null"): no files, last page.
             data = env.data or {}
@@ -413,7 +357,7 @@ class Api:
     def detail(self, file_id: str) -> RemoteFile:
         """GET /api/v1/oss/file/detail ``?fileID=``."""
         env = self._get("detail", "/api/v1/oss/file/detail", {"fileID": file_id})
-        with _shape("detail", env.trace_id):
+        with env.parsing():
             return RemoteFile.from_json(env.data)
 
     # ---- manage --------------------------------------------------------------------------------
@@ -447,7 +391,7 @@ class Api:
                 "type": TYPE_IMAGE_BED,
             },
         )
-        with _shape("copy", env.trace_id):
+        with env.parsing():
             return CopyTask(str(env.data["taskID"]))
 
     def copy_process(self, task_id: str) -> CopyProgress:
@@ -455,7 +399,7 @@ class Api:
         env = self._get(
             "copy_process", "/api/v1/oss/source/copy/process", {"taskID": task_id}, "copy"
         )
-        with _shape("copy_process", env.trace_id):
+        with env.parsing():
             return CopyProgress(int(env.data["status"]), str(env.data.get("failMsg") or ""))
 
     def copy_fail(self, task_id: str, limit: int = MAX_LIST_LIMIT, page: int = 1) -> CopyFailures:
@@ -466,7 +410,7 @@ class Api:
             {"taskID": task_id, "limit": limit, "page": page},
             "copy",
         )
-        with _shape("copy_fail", env.trace_id):
+        with env.parsing():
             data = env.data
             items = [
                 CopyFailure(str(item["fileId"]), str(item.get("filename") or ""))
@@ -497,7 +441,7 @@ class Api:
         if callback_url is not None:
             body["callBackUrl"] = callback_url
         env = self._post("offline_download", "/api/v1/oss/offline/download", body, "offline")
-        with _shape("offline_download", env.trace_id):
+        with env.parsing():
             return OfflineTask(int(env.data["taskID"]))
 
     def offline_process(self, task_id: int) -> OfflineProgress:
@@ -508,5 +452,5 @@ class Api:
             {"taskID": task_id},
             "offline",
         )
-        with _shape("offline_process", env.trace_id):
+        with env.parsing():
             return OfflineProgress(int(env.data["status"]), int(env.data.get("process") or 0))
