@@ -142,7 +142,7 @@ class Api:
             limiter = shared_limiter(account.key, qps)
         else:
             limiter = RateLimiter(qps, clock=clock, sleep=sleep)
-        transport = Transport(
+        unauthenticated = Transport(
             account.base_url,
             session=session,
             timeout=(network.connect_timeout, network.read_timeout),
@@ -152,15 +152,18 @@ class Api:
             rng=rng,
         )
         tokens = TokenProvider(
-            fetch=TokenIssuer(transport, account.client_id, account.client_secret).issue,
+            fetch=TokenIssuer(unauthenticated, account.client_id, account.client_secret).issue,
             store=TokenStore(settings.data_dir),
             key=account.key,
-            former_keys=[former_store_key(account.base_url, account.client_id)],
+            # Earlier versions stored tokens fetched with a client id under another key.
+            former_keys=[former_store_key(account.base_url, account.client_id)]
+            if account.client_id
+            else [],
             pasted=account.access_token,
             now=now,
             clock=clock,
         )
-        return cls(transport.with_tokens(tokens), tokens=tokens)
+        return cls(unauthenticated.with_tokens(tokens), tokens=tokens)
 
     def close(self) -> None:
         """Release the connection pool."""
