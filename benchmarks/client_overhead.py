@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from imgsync.client.api import Api
-from imgsync.client.transport import USER_AGENT
+from imgsync.client.session import USER_AGENT
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
 from imgsync.emulator import Emulator
 

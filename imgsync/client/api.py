@@ -5,8 +5,10 @@ differs from endpoint to endpoint: ``parentFileId`` for list, ``parentFileID`` f
 ``parentID`` for mkdir, ...) and returns a frozen dataclass, or raises an :mod:`imgsync.errors`
 class carrying the code, the service's message, the endpoint and the ``x-traceID``. There is no
 policy here: no polling, no deduplication, no folder walking beyond :meth:`Api.iter_files` paging.
-Retries, token handling and rate limiting live below, in :mod:`imgsync.client.transport` and
-:mod:`imgsync.client.tokens`.
+Retries and rate limiting live below, in :mod:`imgsync.client.transport` and
+:mod:`imgsync.client.limiter`; tokens (obtained, stored, refreshed once on a 401) in
+:mod:`imgsync.client.auth` and :mod:`imgsync.client.tokens`; the typed results in
+:mod:`imgsync.client.models`. :meth:`Api.from_settings` wires them.
 
 About retries of calls that may already have been applied (a connection reset after the request
 was sent): most endpoints are safe to send twice. ``create`` answers the same pending upload (or an
@@ -20,24 +22,39 @@ and size).
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import requests
 
-from imgsync.client.tokens import Token, TokenProvider, TokenStore, parse_expiry, store_key
-from imgsync.client.transport import Envelope, RateLimiter, RetryPolicy, SliceData, Transport
-from imgsync.errors import ApiError, AuthError, ConfigError, RateLimited, ServerError
-from imgsync.service import review_rejected
+from imgsync.client.auth import TokenIssuer
+from imgsync.client.limiter import RateLimiter, shared_limiter
+from imgsync.client.models import (
+    LAST_PAGE,
+    AsyncResult,
+    CompleteResult,
+    CopyFailure,
+    CopyFailures,
+    CopyProgress,
+    CopyTask,
+    CreateResult,
+    FileList,
+    Folder,
+    OfflineProgress,
+    OfflineTask,
+    RemoteFile,
+    UploadPart,
+    UploadUrl,
+)
+from imgsync.client.tokens import Token, TokenProvider, TokenStore, former_store_key
+from imgsync.client.transport import Envelope, RetryPolicy, SliceData, Transport
+from imgsync.config import DEFAULT_QPS, Settings
+from imgsync.errors import ServerError
 
-if TYPE_CHECKING:
-    from imgsync.config import Settings
-
+# The result types live in imgsync.client.models; they are named here too so that callers holding
+# an Api can import what its methods return from the same place.
 __all__ = [
     "Api",
     "AsyncResult",
@@ -63,234 +80,9 @@ TYPE_IMAGE_BED = 1
 SOURCE_CLOUD_DRIVE = 1
 # list: "最大不超过100".
 MAX_LIST_LIMIT = 100
-# list's lastFileId on the last page.
-LAST_PAGE = "-1"
-
-# The service limits requests per client id, whatever the number of connections or threads, so
-# every Api of one process that talks to one account with real time shares one limiter
-# (an Api built with an injected clock or sleep gets a limiter of its own).
-_SHARED_LIMITERS: dict[tuple[Any, ...], RateLimiter] = {}
-_SHARED_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(settings: Settings) -> RateLimiter:
-    """The process-wide rate limiter for the account and limits of ``settings``."""
-    from imgsync.config import DEFAULT_QPS
-
-    account = settings.account
-    qps = {**DEFAULT_QPS, **settings.network.qps}
-    key = (store_key(account.base_url, account.client_id), tuple(sorted(qps.items())))
-    with _SHARED_LIMITERS_LOCK:
-        limiter = _SHARED_LIMITERS.get(key)
-        if limiter is None:
-            limiter = _SHARED_LIMITERS[key] = RateLimiter(qps)
-        return limiter
-
-
-FOLDER_TYPE = 1
-
-
-# --------------------------------------------------------------------------------------------------
-# Results
-
-
-@dataclass(frozen=True)
-class Folder:
-    """One folder answered by mkdir."""
-
-    filename: str
-    dir_id: str
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    """create's answer. ``reuse`` true = instant upload (秒传): ``file_id`` is final, no slices."""
-
-    file_id: str
-    preupload_id: str
-    reuse: bool
-    slice_size: int
-
-
-@dataclass(frozen=True)
-class UploadUrl:
-    """Where to PUT one slice. The URL is a credential: do not log its query string."""
-
-    presigned_url: str
-    is_multipart: bool
-
-    def __repr__(self) -> str:
-        return f"UploadUrl(presigned_url='{self.presigned_url.split('?', 1)[0]}?…', " + (
-            f"is_multipart={self.is_multipart})"
-        )
-
-
-@dataclass(frozen=True)
-class UploadPart:
-    """One slice the service holds (list_upload_parts; not in the image-bed reference)."""
-
-    part_number: int
-    size: int
-    etag: str
-
-
-@dataclass(frozen=True)
-class CompleteResult:
-    """upload_complete's answer. Done when not ``is_async`` and ``file_id`` is set."""
-
-    is_async: bool
-    completed: bool
-    file_id: str
-
-
-@dataclass(frozen=True)
-class AsyncResult:
-    """upload_async_result's answer; poll again (≥ 1 s later) while not ``completed``."""
-
-    completed: bool
-    file_id: str
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file or folder as list and detail describe it.
-
-    ``create_at``/``update_at`` are kept as the service writes them ("YYYY-MM-DD HH:MM:SS", China
-    time, no zone).
-    """
-
-    file_id: str
-    filename: str
-    parent_file_id: str
-    type: int
-    etag: str
-    size: int
-    status: int
-    create_at: str
-    update_at: str
-    download_url: str
-    user_self_url: str
-    total_traffic: int
-    parent_filename: str
-    extension: str
-
-    @property
-    def is_folder(self) -> bool:
-        return self.type == FOLDER_TYPE
-
-    @property
-    def rejected(self) -> bool:
-        """Rejected by content review (status > 100): the link will not serve."""
-        return review_rejected(self.status)
-
-    @classmethod
-    def from_json(cls, item: dict[str, Any]) -> RemoteFile:
-        """Read a list or detail entry. The image-bed reference spells ``fileId``/``parentFileId``;
-        the platform's cloud-drive detail spells them ``fileID``/``parentFileID``: either is
-        taken."""
-        file_id = item["fileId"] if "fileId" in item else item["fileID"]
-        return cls(
-            file_id=str(file_id),
-            filename=str(item["filename"]),
-            parent_file_id=str(item.get("parentFileId") or item.get("parentFileID") or ""),
-            type=int(item.get("type") or 0),
-            etag=str(item.get("etag") or ""),
-            size=int(item.get("size") or 0),
-            status=int(item.get("status") or 0),
-            create_at=str(item.get("createAt") or ""),
-            update_at=str(item.get("updateAt") or ""),
-            download_url=str(item.get("downloadURL") or ""),
-            user_self_url=str(item.get("userSelfURL") or ""),
-            total_traffic=int(item.get("totalTraffic") or 0),
-            parent_filename=str(item.get("parentFilename") or ""),
-            extension=str(item.get("extension") or ""),
-        )
-
-
-@dataclass(frozen=True)
-class FileList:
-    """One page of list. Pass ``last_file_id`` back for the next page unless ``is_last``."""
-
-    files: list[RemoteFile]
-    last_file_id: str
-
-    @property
-    def is_last(self) -> bool:
-        return self.last_file_id == LAST_PAGE or not self.last_file_id
-
-
-@dataclass(frozen=True)
-class OfflineTask:
-    """offline/download's answer: a numeric task id."""
-
-    task_id: int
-
-
-@dataclass(frozen=True)
-class OfflineProgress:
-    """offline/download/process's answer. It names no file: find the result by name."""
-
-    RUNNING: ClassVar[int] = 0
-    FAILED: ClassVar[int] = 1
-    DONE: ClassVar[int] = 2
-    RETRYING: ClassVar[int] = 3
-
-    status: int
-    process: int  # percent, 0-100
-
-
-@dataclass(frozen=True)
-class CopyTask:
-    """source/copy's answer: a string task id."""
-
-    task_id: str
-
-
-@dataclass(frozen=True)
-class CopyProgress:
-    """source/copy/process's answer."""
-
-    RUNNING: ClassVar[int] = 1
-    DONE: ClassVar[int] = 2
-    FAILED: ClassVar[int] = 3
-    WAITING: ClassVar[int] = 4
-
-    status: int
-    fail_msg: str
-
-
-@dataclass(frozen=True)
-class CopyFailure:
-    """A file a copy task could not copy; ``file_id`` is a cloud-drive id (numeric on the wire)."""
-
-    file_id: str
-    filename: str
-
-
-@dataclass(frozen=True)
-class CopyFailures:
-    """One page of source/copy/fail."""
-
-    total: int
-    items: list[CopyFailure]
-
 
 # --------------------------------------------------------------------------------------------------
 # The client
-
-
-@contextmanager
-def _shape(endpoint: str, trace_id: str) -> Iterator[None]:
-    """Turn a missing or mistyped field of a successful answer into a ServerError."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ServerError(
-            0,
-            f"unexpected response data ({type(exc).__name__}: {exc})",
-            endpoint=endpoint,
-            trace_id=trace_id,
-        ) from None
 
 
 def _file_id(value: Any) -> str:
@@ -315,30 +107,12 @@ def _timestamp(value: int | float | datetime | None) -> int | None:
 class Api:
     """The image-bed API for one account. Thread-safe; build it with :meth:`from_settings`."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        client_id: str = "",
-        client_secret: str = "",
-        pasted_token: str = "",
-        store: TokenStore | None = None,
-        now: Callable[[], datetime] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, transport: Transport, *, tokens: TokenProvider) -> None:
+        """``transport`` is authenticated by ``tokens`` (see :meth:`from_settings`, which wires
+        both); the Api only keeps ``tokens`` to hand it to callers."""
         self._transport = transport
-        self._client_id = client_id
-        self._client_secret = client_secret
-        #: Hands out the bearer token; ``login`` and the CLI read the current one from it.
-        self.tokens = TokenProvider(
-            fetch=self.access_token,
-            store=store,
-            key=store_key(transport.base_url, client_id),
-            pasted=pasted_token,
-            now=now,
-            clock=clock,
-        )
-        transport.tokens = self.tokens
+        #: Hands out the bearer token; ``login`` reads the stored and the current one from it.
+        self.tokens = tokens
 
     @classmethod
     def from_settings(
@@ -351,19 +125,24 @@ class Api:
         now: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
     ) -> Api:
-        """Wire transport, rate limiter, token store and provider from ``settings``.
+        """Wire transport, rate limiter, token store, issuer and provider from ``settings``.
 
-        ``sleep``/``clock`` drive backoff, rate limiting and the refresh interval; ``now`` (aware
-        datetimes) judges token expiry; ``rng`` jitters the backoff. All default to the real ones.
+        This is the one place the client's parts are put together: an unauthenticated transport
+        (which the token issuer uses), the token provider over the store and the issuer, and the
+        same transport authenticated by that provider, under an Api. Tokens are kept under
+        ``settings.account.key`` in ``settings.data_dir``.
+
+        ``session`` replaces the HTTP session (its owner closes it); ``sleep``/``clock`` drive
+        backoff, rate limiting and the refresh interval; ``now`` (aware datetimes) judges token
+        expiry; ``rng`` jitters the backoff. All default to the real ones.
         """
-        from imgsync.config import DEFAULT_QPS
-
         account, network = settings.account, settings.network
+        qps = {**DEFAULT_QPS, **network.qps}
         if clock is time.monotonic and sleep is time.sleep:
-            limiter = shared_limiter(settings)
+            limiter = shared_limiter(account.key, qps)
         else:
-            limiter = RateLimiter({**DEFAULT_QPS, **network.qps}, clock=clock, sleep=sleep)
-        transport = Transport(
+            limiter = RateLimiter(qps, clock=clock, sleep=sleep)
+        unauthenticated = Transport(
             account.base_url,
             session=session,
             timeout=(network.connect_timeout, network.read_timeout),
@@ -372,15 +151,19 @@ class Api:
             sleep=sleep,
             rng=rng,
         )
-        return cls(
-            transport,
-            client_id=account.client_id,
-            client_secret=account.client_secret,
-            pasted_token=account.access_token,
+        tokens = TokenProvider(
+            fetch=TokenIssuer(unauthenticated, account.client_id, account.client_secret).issue,
             store=TokenStore(settings.data_dir),
+            key=account.key,
+            # Earlier versions stored tokens fetched with a client id under another key.
+            former_keys=[former_store_key(account.base_url, account.client_id)]
+            if account.client_id
+            else [],
+            pasted=account.access_token,
             now=now,
             clock=clock,
         )
+        return cls(unauthenticated.with_tokens(tokens), tokens=tokens)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -404,39 +187,6 @@ class Api:
     ) -> Envelope:
         return self._transport.call(endpoint, "GET", path, params=query, limit_key=limit_key)
 
-    # ---- auth ----------------------------------------------------------------------------------
-
-    def access_token(self) -> Token:
-        """POST /api/v1/access_token: a new token for client id/secret (uses one of 3 slots!).
-
-        Normal code gets tokens through :attr:`tokens`, which stores and reuses them. Any refusal
-        here is an AuthError: the only inputs are the credentials.
-        """
-        if not (self._client_id and self._client_secret):
-            raise ConfigError(
-                "account.client_id and account.client_secret are needed to obtain an access token"
-            )
-        try:
-            env = self._transport.call(
-                "access_token",
-                "POST",
-                "/api/v1/access_token",
-                json={"clientID": self._client_id, "clientSecret": self._client_secret},
-                authed=False,
-            )
-        except (AuthError, RateLimited, ServerError):
-            raise
-        except ApiError as exc:
-            raise AuthError(
-                exc.code,
-                f"credentials refused: {exc.message}",
-                endpoint=exc.endpoint,
-                trace_id=exc.trace_id,
-                http_status=exc.http_status,
-            ) from None
-        with _shape("access_token", env.trace_id):
-            return Token(str(env.data["accessToken"]), parse_expiry(str(env.data["expiredAt"])))
-
     # ---- upload --------------------------------------------------------------------------------
 
     def mkdir(self, name: str, parent_id: str = "") -> list[Folder]:
@@ -450,7 +200,7 @@ class Api:
             "/upload/v1/oss/file/mkdir",
             {"name": name, "parentID": parent_id, "type": TYPE_IMAGE_BED},
         )
-        with _shape("mkdir", env.trace_id):
+        with env.parsing():
             # An answer without the list (null, or data: null) names no folder: the caller finds
             # the one it asked for by name.
             made = (env.data or {}).get("list") or []
@@ -473,7 +223,7 @@ class Api:
                 "type": TYPE_IMAGE_BED,
             },
         )
-        with _shape("create", env.trace_id):
+        with env.parsing():
             data = env.data
             return CreateResult(
                 file_id=_file_id(data.get("fileID")),
@@ -492,7 +242,7 @@ class Api:
             "/upload/v1/oss/file/get_upload_url",
             {"preuploadID": preupload_id, "sliceNo": slice_no},
         )
-        with _shape("get_upload_url", env.trace_id):
+        with env.parsing():
             return UploadUrl(str(env.data["presignedURL"]), bool(env.data.get("isMultipart")))
 
     def put_slice(self, url: str, data: SliceData, length: int) -> None:
@@ -517,7 +267,7 @@ class Api:
             {"preuploadID": preupload_id},
             limit_key="upload_complete",
         )
-        with _shape("list_upload_parts", env.trace_id):
+        with env.parsing():
             parts = (env.data or {}).get("parts") or []
             return [
                 UploadPart(int(p["partNumber"]), int(p.get("size") or 0), str(p.get("etag") or ""))
@@ -538,7 +288,7 @@ class Api:
         env = self._post(
             "upload_complete", "/upload/v1/oss/file/upload_complete", {"preuploadID": preupload_id}
         )
-        with _shape("upload_complete", env.trace_id):
+        with env.parsing():
             data = env.data or {}
             return CompleteResult(
                 is_async=bool(data.get("async")),
@@ -557,7 +307,7 @@ class Api:
             "/upload/v1/oss/file/upload_async_result",
             {"preuploadID": preupload_id},
         )
-        with _shape("upload_async_result", env.trace_id):
+        with env.parsing():
             data = env.data or {}
             return AsyncResult(bool(data.get("completed")), _file_id(data.get("fileID")))
 
@@ -588,7 +338,7 @@ class Api:
         if end_time is not None:
             body["endTime"] = _timestamp(end_time)
         env = self._post("list", "/api/v1/oss/file/list", body)
-        with _shape("list", env.trace_id):
+        with env.parsing():
             # An empty folder may answer fileList: null (the reference answers an empty list so
             # in copy/fail) or data: null (the envelope's data is "any|null"): no files, last page.
             data = env.data or {}
@@ -610,7 +360,7 @@ class Api:
     def detail(self, file_id: str) -> RemoteFile:
         """GET /api/v1/oss/file/detail ``?fileID=``."""
         env = self._get("detail", "/api/v1/oss/file/detail", {"fileID": file_id})
-        with _shape("detail", env.trace_id):
+        with env.parsing():
             return RemoteFile.from_json(env.data)
 
     # ---- manage --------------------------------------------------------------------------------
@@ -644,7 +394,7 @@ class Api:
                 "type": TYPE_IMAGE_BED,
             },
         )
-        with _shape("copy", env.trace_id):
+        with env.parsing():
             return CopyTask(str(env.data["taskID"]))
 
     def copy_process(self, task_id: str) -> CopyProgress:
@@ -652,7 +402,7 @@ class Api:
         env = self._get(
             "copy_process", "/api/v1/oss/source/copy/process", {"taskID": task_id}, "copy"
         )
-        with _shape("copy_process", env.trace_id):
+        with env.parsing():
             return CopyProgress(int(env.data["status"]), str(env.data.get("failMsg") or ""))
 
     def copy_fail(self, task_id: str, limit: int = MAX_LIST_LIMIT, page: int = 1) -> CopyFailures:
@@ -663,7 +413,7 @@ class Api:
             {"taskID": task_id, "limit": limit, "page": page},
             "copy",
         )
-        with _shape("copy_fail", env.trace_id):
+        with env.parsing():
             data = env.data
             items = [
                 CopyFailure(str(item["fileId"]), str(item.get("filename") or ""))
@@ -694,7 +444,7 @@ class Api:
         if callback_url is not None:
             body["callBackUrl"] = callback_url
         env = self._post("offline_download", "/api/v1/oss/offline/download", body, "offline")
-        with _shape("offline_download", env.trace_id):
+        with env.parsing():
             return OfflineTask(int(env.data["taskID"]))
 
     def offline_process(self, task_id: int) -> OfflineProgress:
@@ -705,5 +455,5 @@ class Api:
             {"taskID": task_id},
             "offline",
         )
-        with _shape("offline_process", env.trace_id):
+        with env.parsing():
             return OfflineProgress(int(env.data["status"]), int(env.data.get("process") or 0))

@@ -6,9 +6,12 @@ log the user out of their other apps within three runs. So a token is fetched on
 ``<data_dir>/token.json`` (mode 0600, atomic replace) and reused, by every run and every process,
 until 5 minutes before its ``expiredAt``.
 
-Entries are keyed by base URL and client id, so pointing imgsync at the emulator or at another
-account never sends a token to a service that did not issue it. A cross-process file lock serialises
-"load, maybe fetch, save", so two editors pasting at once still cause one fetch.
+Entries are keyed by the account key (:attr:`imgsync.config.AccountSettings.key`: base URL and
+client id), so pointing imgsync at the emulator or at another account never sends a token to a
+service that did not issue it. Versions before the key was one spelled it ``<base_url>|<client_id>``
+(:func:`former_store_key`); a token stored that way is still found, used, and moved under the
+account key, since fetching a new one would cost one of the 3 slots. A cross-process file lock
+serialises "load, maybe fetch, save", so two editors pasting at once still cause one fetch.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from imgsync.errors import AuthError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a rare extra fetch is the cost
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ STORE_VERSION = 1
 TOKEN_FILE_MODE = 0o600
 # A data folder we create holds the token: only its owner may list or enter it.
 DATA_DIR_MODE = 0o700
+# The lock file guards nothing secret, but nobody else has a reason to open it either.
+LOCK_FILE_MODE = 0o600
 
 # Renew this long before expiredAt: a token that expires during a long sync would fail requests
 # mid-run, and clocks of client and service may disagree by a little.
@@ -75,13 +85,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def store_key(base_url: str, client_id: str) -> str:
-    """The store's key for one account at one service."""
+def former_store_key(base_url: str, client_id: str) -> str:
+    """How the store keyed an account before :attr:`~imgsync.config.AccountSettings.key` was the
+    one account key: ``<base_url>|<client_id>``. Only read, to move such an entry; never written.
+    """
     return f"{base_url.rstrip('/')}|{client_id}"
 
 
 class TokenStore:
-    """``<data_dir>/token.json``: tokens by :func:`store_key`, readable by the owner only.
+    """``<data_dir>/token.json``: tokens by account key, readable by the owner only.
 
     A file that cannot be read or parsed is ignored with a warning (and replaced at the next save):
     losing a cached token costs one fetch, a crash would cost the run.
@@ -102,9 +114,14 @@ class TokenStore:
             log.warning("ignoring a malformed entry in %s (%s)", self.path, type(exc).__name__)
             return None
 
-    def save(self, key: str, token: Token) -> None:
-        """Store ``token`` under ``key``, keeping other accounts' entries; atomic and 0600."""
+    def save(self, key: str, token: Token, *, replacing: str | None = None) -> None:
+        """Store ``token`` under ``key``, keeping other accounts' entries; atomic and 0600.
+
+        ``replacing`` names an entry to drop in the same write (the key it was stored under before).
+        """
         tokens = self._read_all()
+        if replacing is not None:
+            tokens.pop(replacing, None)
         tokens[key] = {
             "accessToken": token.access_token,
             "expiredAt": token.expired_at.isoformat(),
@@ -130,13 +147,11 @@ class TokenStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store's cross-process lock (a no-op where ``fcntl`` does not exist)."""
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks here; a rare extra fetch is the cost
+        if fcntl is None:
             yield
             return
         self.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
-        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, LOCK_FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -165,7 +180,9 @@ class TokenStore:
 class TokenProvider:
     """Hands out a valid bearer token: the cached or stored one while fresh, else a fetched one.
 
-    ``fetch`` asks the service for a new token (``Api.access_token``). With ``pasted`` set, that
+    ``fetch`` asks the service for a new token (:meth:`imgsync.client.auth.TokenIssuer.issue`).
+    ``key`` is the account key; ``former_keys`` are keys the same account's token may have been
+    stored under by earlier versions (moved to ``key`` when found). With ``pasted`` set, that
     token is used as is and never refreshed: a 401 then means the user must paste a new one.
 
     Thread-safe. One fetch at a time per process (a lock) and across processes (the store's file
@@ -179,6 +196,7 @@ class TokenProvider:
         fetch: Callable[[], Token] | None,
         store: TokenStore | None,
         key: str,
+        former_keys: Sequence[str] = (),
         pasted: str = "",
         now: Callable[[], datetime] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -187,6 +205,7 @@ class TokenProvider:
         self._fetch = fetch
         self._store = store
         self._key = key
+        self._former_keys = tuple(former_keys)
         self._now = now or _utcnow
         self._clock = clock
         self._min_refresh_interval = min_refresh_interval
@@ -223,7 +242,8 @@ class TokenProvider:
             return self._token
         if self._store is None:
             return None
-        token = self._store.load(self._key)
+        with self._store.locked():
+            token = self._load(self._store)
         return token if token is not None and token.valid_at(self._now()) else None
 
     def invalidate_and_refresh(self, old_token: str, rejected: AuthError | None = None) -> str:
@@ -271,7 +291,7 @@ class TokenProvider:
         store = self._store
         with store.locked() if store is not None else contextlib.nullcontext():
             if store is not None:
-                stored = store.load(self._key)
+                stored = self._load(store)
                 if (
                     stored is not None
                     and stored.access_token != reject
@@ -296,3 +316,25 @@ class TokenProvider:
                     )
             self._token = token
             return token
+
+    def _load(self, store: TokenStore) -> Token | None:
+        """Under the store's lock: the stored token for this account, moving one found under a
+        former key to the account key (a new fetch would cost one of the account's 3 slots)."""
+        token = store.load(self._key)
+        if token is not None:
+            return token
+        for former in self._former_keys:
+            token = store.load(former)
+            if token is None:
+                continue
+            log.info("moving the stored access token to this version's account key")
+            try:
+                store.save(self._key, token, replacing=former)
+            except OSError as exc:
+                log.warning(
+                    "cannot rewrite %s (%s); the token is used where it is",
+                    store.path,
+                    exc.strerror,
+                )
+            return token
+        return None

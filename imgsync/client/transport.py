@@ -1,7 +1,7 @@
-"""The transport under :mod:`imgsync.client.api`: session, timeouts, rate limiter and the one retry
-loop.
+"""The transport under :mod:`imgsync.client.api`: timeouts, envelopes and the one retry loop.
 
-Everything that decides *whether to send again* lives in :meth:`Transport.call` and nowhere else:
+Everything that decides *whether to send again* lives in :meth:`RetryLoop.run` and nowhere else
+(the API's calls, the presigned PUT and :mod:`imgsync.client.download` all send through it):
 
 - connection errors, timeouts, HTTP 5xx, HTTP 429 and body code 429 are retried with exponential
   backoff and jitter, at most ``max_attempts`` times in all; a ``Retry-After`` header (seconds or
@@ -12,32 +12,38 @@ Everything that decides *whether to send again* lives in :meth:`Transport.call` 
   In particular code 20103 (still verifying) is *not* retried here: waiting for verification is the
   upload engine's policy, not the transport's.
 
+A transport gets its token source when it is built (:meth:`Transport.with_tokens`); the call that
+obtains a token (:mod:`imgsync.client.auth`) goes through the same transport, unauthenticated.
+
 Secrets never leave this module in a log line or an exception message: the Authorization header is
 set by an auth hook (so no log sees it), presigned URLs are logged by path only (their query string
 is a credential), and requests' own exception texts, which quote full URLs, are reduced to the OS
-reason.
+reason (:mod:`imgsync.client.session`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import os
 import random
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
-from imgsync import __version__
+from imgsync.client.limiter import RateLimiter
+from imgsync.client.session import USER_AGENT, HttpSession, reason, without_query
 from imgsync.errors import (
     ApiError,
     AuthError,
+    ImgsyncError,
     ItemError,
     NetworkError,
     RateLimited,
@@ -47,9 +53,10 @@ from imgsync.errors import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # The service wants this exact header on every API call; the presigned PUT must not carry it.
 PLATFORM = "open_platform"
-USER_AGENT = f"imgsync/{__version__}"
 
 # Bytes per read when streaming a slice from a file: large enough that a 100 MB slice is a few
 # thousand reads, small enough that memory stays flat whatever the slice size.
@@ -65,10 +72,6 @@ HTTP_TOO_MANY = 429
 CODE_TOO_MANY = 429
 CODE_UNAUTHORIZED = 401
 
-# requests quotes the full URL (query string included) in its exception texts; keep only the
-# OS-level reason, e.g. "[Errno 111] Connection refused".
-_ERRNO_REASON = re.compile(r"\[Errno -?\d+\] [^'\")]*")
-
 
 class TokenSource(Protocol):
     """What the transport needs from :class:`imgsync.client.tokens.TokenProvider`."""
@@ -78,49 +81,6 @@ class TokenSource(Protocol):
 
     def invalidate_and_refresh(self, old_token: str, rejected: AuthError | None = None) -> str:
         """``old_token`` was refused with code 401: return a different one, or raise AuthError."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Rate limiting
-
-
-class RateLimiter:
-    """Client-side spacing of requests, per endpoint key.
-
-    Each key has its own schedule: the next call may start ``1/qps`` seconds after the previous
-    one's slot. A caller reserves its slot under that key's own lock, then sleeps *outside* every
-    lock, so a slow ``list`` never delays a ``detail``, and threads sharing a key queue in order.
-    ``qps`` 0 (or a key not in the table) means unlimited. The service's limits are per client id
-    and undocumented (see api-facts.md), so this is politeness that saves 429 round trips, not a
-    guarantee.
-    """
-
-    def __init__(
-        self,
-        qps: Mapping[str, float],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._interval = {key: 1.0 / rate for key, rate in qps.items() if rate and rate > 0}
-        self._next = dict.fromkeys(self._interval, 0.0)
-        self._locks = {key: threading.Lock() for key in self._interval}
-
-    def acquire(self, key: str | None) -> float:
-        """Wait until a request under ``key`` may start; return the seconds waited."""
-        interval = self._interval.get(key) if key is not None else None
-        if interval is None:
-            return 0.0
-        with self._locks[key]:
-            now = self._clock()
-            slot = max(now, self._next[key])
-            self._next[key] = slot + interval
-        delay = slot - now
-        if delay > 0:
-            self._sleep(delay)
-        return delay
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,21 +177,17 @@ def _body_factory(data: SliceData, length: int) -> Callable[[], Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# The transport
+# The one retry loop
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A successful answer: the envelope's ``data`` and its ``x-traceID``."""
+class TryAgain(Exception):
+    """Raised by a send step: this attempt failed in a way that may pass if sent again.
 
-    data: Any
-    trace_id: str
+    ``error`` is what the caller gets when the attempts run out; ``reason`` is the short,
+    secret-free text of the log line; ``retry_after`` is the server's ``Retry-After``, if any.
+    """
 
-
-class _Retry(Exception):
-    """Internal: this attempt may succeed if sent again; ``error`` is what to raise at the end."""
-
-    def __init__(self, error: Exception, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, error: ImgsyncError, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.error = error
         self.reason = reason
@@ -260,156 +216,62 @@ class RetryPolicy:
         return delay
 
 
-class Transport:
-    """Sends requests to one 123pan base URL and turns answers into data or typed errors.
+class RetryLoop:
+    """Sends one request until it succeeds, fails for good, or runs out of attempts.
 
-    Thread-safe: the session's connection pool is shared, the limiter and token source lock for
-    themselves, and the loop keeps its state on the stack.
+    Each attempt first waits for the rate limiter (under ``limit_key``) and, when authenticated,
+    takes the current token. ``send(token)`` makes the attempt: it returns the result, raises
+    :class:`TryAgain` for a failure worth another attempt (after a backoff, at most
+    ``policy.max_attempts`` attempts in all), or raises anything else to end the loop. An
+    :class:`~imgsync.errors.AuthError` on an authenticated attempt asks the token source for one
+    refresh and sends once more.
+
+    Thread-safe: the limiter and the token source lock for themselves; the loop keeps its state on
+    the stack.
     """
 
     def __init__(
         self,
-        base_url: str,
+        policy: RetryPolicy,
         *,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
-        policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         tokens: TokenSource | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
-        self._own_session = session is None
-        self._session = session if session is not None else _environment_once(requests.Session())
-        self._proxies: dict[str, dict[str, str]] = {}
-        self._timeout = timeout
-        self._policy = policy or RetryPolicy()
+        self.policy = policy
         self._limiter = limiter or RateLimiter({})
-        self.tokens = tokens
+        self._tokens = tokens
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._api_headers = {
-            "Platform": PLATFORM,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        self._put_headers = {"Content-Type": "application/octet-stream", "User-Agent": USER_AGENT}
-        _install_query_redaction()
 
-    def close(self) -> None:
-        """Close the session if this transport created it (an injected one belongs to its owner)."""
-        if self._own_session:
-            self._session.close()
+    def with_tokens(self, tokens: TokenSource) -> RetryLoop:
+        """The same loop (policy, limiter, sleep, jitter) authenticating with ``tokens``."""
+        return RetryLoop(
+            self.policy, limiter=self._limiter, tokens=tokens, sleep=self._sleep, rng=self._rng
+        )
 
-    # ---- public entry points -------------------------------------------------------------------
-
-    def call(
+    def run(
         self,
         endpoint: str,
-        method: str,
-        path: str,
-        *,
-        json: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        authed: bool = True,
-        limit_key: str | None = None,
-    ) -> Envelope:
-        """Send one API request (through the retry loop) and return its successful envelope.
-
-        ``endpoint`` names the call in logs and errors; ``limit_key`` picks the rate-limiter bucket
-        (defaults to ``endpoint``).
-        """
-        url = self.base_url + path
-
-        def send(token: str | None) -> Envelope:
-            resp = self._session.request(
-                method,
-                url,
-                json=json,
-                params=params,
-                headers=self._api_headers,
-                auth=_BearerAuth(token) if token is not None else _NO_BEARER,
-                proxies=self._proxies_for(url),
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-            return self._read_envelope(resp, endpoint)
-
-        return self._loop(endpoint, limit_key or endpoint, path, authed, send)
-
-    def put(self, url: str, data: SliceData, length: int) -> None:
-        """PUT one slice to a presigned URL: exact Content-Length, no Authorization, no Platform.
-
-        The URL itself is the credential, so it is logged by path only.
-        """
-        make_body = _body_factory(data, length)
-        parts = urlsplit(url)
-        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
-        headers = {**self._put_headers, "Content-Length": str(length)}
-
-        def send(_token: str | None) -> Envelope:
-            resp = self._session.request(
-                "PUT",
-                url,
-                data=make_body(),
-                headers=headers,
-                auth=_PUT_HEADERS_ONLY,
-                proxies=self._proxies_for(url),
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-            status = resp.status_code
-            if 200 <= status < 300:
-                # Storage answers 200 with an empty body. A body that is an API envelope (a
-                # gateway in front of storage, or the emulator's code faults) is judged as one.
-                if resp.content and resp.content.lstrip().startswith(b"{"):
-                    return self._read_envelope(resp, "put_slice")
-                return Envelope(None, "")
-            # The body is not quoted: a storage error page may echo the signed request.
-            message = f"upload refused: HTTP {status} {resp.reason}"
-            if status >= RETRY_HTTP_STATUS_FLOOR:
-                raise _Retry(
-                    ServerError(status, message, endpoint="put_slice", http_status=status),
-                    f"HTTP {status}",
-                    _retry_after(resp),
-                )
-            if status == HTTP_TOO_MANY:
-                raise _Retry(
-                    RateLimited(status, message, endpoint="put_slice", http_status=status),
-                    f"HTTP {status}",
-                    _retry_after(resp),
-                )
-            raise ApiError(status, message, endpoint="put_slice", http_status=status)
-
-        self._loop("put_slice", None, shown, False, send)
-
-    # ---- the one retry loop --------------------------------------------------------------------
-
-    def _loop(
-        self,
-        endpoint: str,
-        limit_key: str | None,
         shown: str,
-        authed: bool,
-        send: Callable[[str | None], Envelope],
-    ) -> Envelope:
+        send: Callable[[str | None], T],
+        *,
+        limit_key: str | None = None,
+        authed: bool = False,
+    ) -> T:
+        """Run ``send`` until it returns; ``endpoint`` and ``shown`` (a URL without its query)
+        name the request in log lines."""
         failures = 0
         refreshed = False
         while True:
             self._limiter.acquire(limit_key)
-            token = self._token() if authed else None
+            token = self._require_tokens().token() if authed else None
             try:
-                try:
-                    result = send(token)
-                except (requests.ConnectionError, requests.Timeout) as exc:
-                    raise _Retry(self._network_error(endpoint, exc), _reason(exc)) from None
-                except requests.exceptions.ChunkedEncodingError as exc:
-                    raise _Retry(self._network_error(endpoint, exc), "connection broken") from None
-            except _Retry as retry:
+                result = send(token)
+            except TryAgain as retry:
                 failures += 1
-                if failures >= self._policy.max_attempts:
+                if failures >= self.policy.max_attempts:
                     # INFO, not WARNING: the raised error reaches the user; this is the trail.
                     log.info(
                         "%s %s: giving up after %d attempts (%s)",
@@ -419,7 +281,7 @@ class Transport:
                         retry.reason,
                     )
                     raise retry.error from None
-                delay = self._policy.delay(failures, self._rng, retry.retry_after)
+                delay = self.policy.delay(failures, self._rng, retry.retry_after)
                 log.info(
                     "%s %s: attempt %d failed (%s), retrying in %.2fs",
                     endpoint,
@@ -448,39 +310,188 @@ class Transport:
                     endpoint,
                     shown,
                     failures + 1,
-                    result.trace_id,
+                    getattr(result, "trace_id", "") or "-",  # an Envelope names its x-traceID
                 )
             return result
 
+    def _require_tokens(self) -> TokenSource:
+        if self._tokens is None:
+            raise AuthError(CODE_UNAUTHORIZED, "no token source configured")
+        return self._tokens
+
+
+# --------------------------------------------------------------------------------------------------
+# The transport
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A successful answer: the envelope's ``data``, its ``x-traceID`` and the endpoint asked."""
+
+    data: Any
+    trace_id: str
+    endpoint: str = ""
+
+    @contextmanager
+    def parsing(self) -> Iterator[None]:
+        """Read ``data`` inside this block: a missing or mistyped field becomes a ServerError
+        naming the endpoint and trace (the service broke its documented shape)."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ServerError(
+                0,
+                f"unexpected response data ({type(exc).__name__}: {exc})",
+                endpoint=self.endpoint,
+                trace_id=self.trace_id,
+            ) from None
+
+
+class Transport:
+    """Sends requests to one 123pan base URL and turns answers into data or typed errors.
+
+    Thread-safe: the session's connection pool is shared, the limiter and token source lock for
+    themselves, and the loop keeps its state on the stack.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        tokens: TokenSource | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self._http = HttpSession(session)
+        self._timeout = timeout
+        self._loop = RetryLoop(
+            policy or RetryPolicy(), limiter=limiter, tokens=tokens, sleep=sleep, rng=rng
+        )
+        self._api_headers = {
+            "Platform": PLATFORM,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._put_headers = {"Content-Type": "application/octet-stream", "User-Agent": USER_AGENT}
+
+    def with_tokens(self, tokens: TokenSource) -> Transport:
+        """A transport on this one's session, limiter and retry policy that authenticates with
+        ``tokens``.
+
+        This is how the token source's own fetch (an unauthenticated call on this transport) and
+        the authenticated calls share one connection pool; closing either closes that pool.
+        """
+        twin = copy.copy(self)
+        twin._loop = self._loop.with_tokens(tokens)
+        return twin
+
+    def close(self) -> None:
+        """Close the session if this transport created it (an injected one belongs to its owner)."""
+        self._http.close()
+
+    # ---- public entry points -------------------------------------------------------------------
+
+    def call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        authed: bool = True,
+        limit_key: str | None = None,
+    ) -> Envelope:
+        """Send one API request (through the retry loop) and return its successful envelope.
+
+        ``endpoint`` names the call in logs and errors; ``limit_key`` picks the rate-limiter bucket
+        (defaults to ``endpoint``).
+        """
+        url = self.base_url + path
+
+        def send(token: str | None) -> Envelope:
+            with self._network_errors(endpoint):
+                resp = self._http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers=self._api_headers,
+                    auth=_BearerAuth(token) if token is not None else _NO_BEARER,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+                return self._read_envelope(resp, endpoint)
+
+        return self._loop.run(endpoint, path, send, limit_key=limit_key or endpoint, authed=authed)
+
+    def put(self, url: str, data: SliceData, length: int) -> None:
+        """PUT one slice to a presigned URL: exact Content-Length, no Authorization, no Platform.
+
+        The URL itself is the credential, so it is logged by path only.
+        """
+        make_body = _body_factory(data, length)
+        headers = {**self._put_headers, "Content-Length": str(length)}
+
+        def send(_token: str | None) -> Envelope:
+            with self._network_errors("put_slice"):
+                resp = self._http.request(
+                    "PUT",
+                    url,
+                    data=make_body(),
+                    headers=headers,
+                    auth=_PUT_HEADERS_ONLY,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+            status = resp.status_code
+            if 200 <= status < 300:
+                # Storage answers 200 with an empty body. A body that is an API envelope (a
+                # gateway in front of storage, or the emulator's code faults) is judged as one.
+                if resp.content and resp.content.lstrip().startswith(b"{"):
+                    return self._read_envelope(resp, "put_slice")
+                return Envelope(None, "", "put_slice")
+            # The body is not quoted: a storage error page may echo the signed request.
+            message = f"upload refused: HTTP {status} {resp.reason}"
+            if status >= RETRY_HTTP_STATUS_FLOOR:
+                raise TryAgain(
+                    ServerError(status, message, endpoint="put_slice", http_status=status),
+                    f"HTTP {status}",
+                    _retry_after(resp),
+                )
+            if status == HTTP_TOO_MANY:
+                raise TryAgain(
+                    RateLimited(status, message, endpoint="put_slice", http_status=status),
+                    f"HTTP {status}",
+                    _retry_after(resp),
+                )
+            raise ApiError(status, message, endpoint="put_slice", http_status=status)
+
+        self._loop.run("put_slice", without_query(url), send)
+
     # ---- helpers --------------------------------------------------------------------------------
 
-    def _proxies_for(self, url: str) -> dict[str, str] | None:
-        """The environment's proxies for ``url``'s host, looked up once per host.
-
-        Only for a session this transport made (see :func:`_environment_once`); an injected
-        session keeps requests' own per-call lookup.
-        """
-        if not self._own_session:
-            return None
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        proxies = self._proxies.get(key)
-        if proxies is None:
-            proxies = self._proxies[key] = requests.utils.get_environ_proxies(key)
-        return proxies
-
-    def _require_tokens(self) -> TokenSource:
-        if self.tokens is None:
-            raise AuthError(CODE_UNAUTHORIZED, "no token source configured")
-        return self.tokens
-
-    def _token(self) -> str:
-        return self._require_tokens().token()
+    @contextmanager
+    def _network_errors(self, endpoint: str) -> Iterator[None]:
+        """A request that did not get an answer (refused, reset, timed out) is worth another try;
+        the error raised at the end names the host and the OS reason, never the URL."""
+        try:
+            yield
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TryAgain(self._network_error(endpoint, exc), reason(exc)) from None
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise TryAgain(self._network_error(endpoint, exc), "connection broken") from None
 
     def _network_error(self, endpoint: str, exc: Exception) -> NetworkError:
         return NetworkError(
-            f"could not reach {self.host} ({endpoint}): {_reason(exc)}; "
-            f"gave up after {self._policy.max_attempts} attempts"
+            f"could not reach {self.host} ({endpoint}): {reason(exc)}; "
+            f"gave up after {self._loop.policy.max_attempts} attempts"
         )
 
     def _read_envelope(self, resp: requests.Response, endpoint: str) -> Envelope:
@@ -509,7 +520,7 @@ class Transport:
                 http_status=status,
             )
             # A 503 in maintenance (or any 5xx) may say when to come back.
-            raise _Retry(error, f"HTTP {status}", _retry_after(resp))
+            raise TryAgain(error, f"HTTP {status}", _retry_after(resp))
         if status == HTTP_TOO_MANY or code == CODE_TOO_MANY:
             error = RateLimited(
                 CODE_TOO_MANY,
@@ -518,7 +529,7 @@ class Transport:
                 trace_id=trace_id,
                 http_status=status,
             )
-            raise _Retry(error, f"rate limited (trace {trace_id})", _retry_after(resp))
+            raise TryAgain(error, f"rate limited (trace {trace_id})", _retry_after(resp))
         if code is None:
             if status == CODE_UNAUTHORIZED:
                 raise AuthError(
@@ -533,36 +544,7 @@ class Transport:
             )
         if code != 0:
             raise api_error(code, message, endpoint=endpoint, trace_id=trace_id, http_status=status)
-        return Envelope(body.get("data"), trace_id)
-
-
-def _environment_once(session: requests.Session) -> requests.Session:
-    """Read the environment's TLS settings once instead of on every request.
-
-    With ``trust_env`` on, requests scans the whole environment for proxies and CA bundles on every
-    call (a measurable share of a loopback call) and consults ~/.netrc. Proxies are still honoured,
-    per host, through :meth:`Transport._proxies_for`; the CA bundle variables are read here.
-    """
-    session.trust_env = False
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    return session
-
-
-def _reason(exc: Exception) -> str:
-    """A short, secret-free reason for a requests exception (its text quotes the full URL)."""
-    if isinstance(exc, requests.Timeout):
-        return "connect timeout" if isinstance(exc, requests.ConnectTimeout) else "read timeout"
-    found = _ERRNO_REASON.search(str(exc))
-    if found:
-        return found.group(0).strip()
-    text = str(exc)
-    if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "connection closed without a response"
-    if "reset" in text.lower():
-        return "connection reset"
-    return type(exc).__name__
+        return Envelope(body.get("data"), trace_id, endpoint)
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -575,9 +557,6 @@ def _retry_after(resp: requests.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        from datetime import UTC, datetime
-        from email.utils import parsedate_to_datetime
-
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -588,31 +567,3 @@ def _retry_after(resp: requests.Response) -> float | None:
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
-
-
-# --------------------------------------------------------------------------------------------------
-# urllib3 logs every request line at DEBUG, query string included; a presigned URL's query string is
-# a credential. This filter keeps the path and drops the query from those records.
-
-
-class _RedactQuery(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, str) and "?" in a for a in args):
-            record.args = tuple(
-                a.split("?", 1)[0] + "?<redacted>" if isinstance(a, str) and "?" in a else a
-                for a in args
-            )
-        return True
-
-
-_redaction_lock = threading.Lock()
-_redaction_installed = False
-
-
-def _install_query_redaction() -> None:
-    global _redaction_installed
-    with _redaction_lock:
-        if not _redaction_installed:
-            logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
-            _redaction_installed = True

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from imgsync.client.tokens import Token
-    from imgsync.config import Settings
+from imgsync.client.api import Api
+from imgsync.client.tokens import Token
+from imgsync.config import Settings
 
 
 def login(settings: Settings) -> Token:
@@ -19,10 +17,9 @@ def login(settings: Settings) -> Token:
 
     Raises ConfigError (no credentials), AuthError (refused), NetworkError (unreachable).
     """
-    from imgsync.client.api import Api
-
     settings.require_credentials()
     with Api.from_settings(settings) as api:
-        if api.tokens.stored() is not None:
+        tokens = api.tokens
+        if tokens.stored() is not None:
             api.list_files("", limit=1)
-        return api.tokens.current()
+        return tokens.current()

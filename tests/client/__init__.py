@@ -1,2 +1,2 @@
-"""Tests of the API client layer: imgsync.client.transport, imgsync.client.tokens,
-imgsync.client.api."""
+"""Tests of the API client layer: imgsync.client (api, models, transport, limiter, session, tokens,
+auth, download, netguard)."""

@@ -468,7 +468,7 @@ def test_body_code_429_with_retry_after(stub: StubService, api: Api, sleeps: lis
 )
 def test_expired_at_spellings(stub: StubService, api: Api, text: str, expected: datetime) -> None:
     stub.script(TOKEN_PATH, token_reply(text))
-    assert api.access_token().expired_at == expected
+    assert api.tokens.current().expired_at == expected  # a fresh data folder: fetched
 
 
 def test_access_token_with_extra_fields(stub: StubService, api: Api) -> None:
@@ -480,4 +480,4 @@ def test_access_token_with_extra_fields(stub: StubService, api: Api) -> None:
         "x-traceID": "t",
     }
     stub.script(TOKEN_PATH, (status, headers, json.dumps(body).encode()))
-    assert api.access_token().access_token == "t"
+    assert api.tokens.current().access_token == "t"

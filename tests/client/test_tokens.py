@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from imgsync.client.api import Api
-from imgsync.client.tokens import TokenStore, store_key
+from imgsync.client.tokens import TokenStore, former_store_key
 from imgsync.errors import AuthError, ConfigError
 from imgsync.jobs.login import login
 
@@ -67,10 +67,33 @@ def test_tokens_are_kept_per_service_and_account(control, settings, tmp_path) ->
         api.list_files(limit=1)
     assert control.token_requests() == 2
     doc = json.loads(store.path.read_text())
-    assert set(doc["tokens"]) == {
-        store_key(control.base_url, CLIENT_ID),
-        store_key(other.account.base_url, CLIENT_ID),
-    }
+    assert set(doc["tokens"]) == {settings.account.key, other.account.key}
+
+
+def test_a_token_stored_by_an_earlier_version_is_reused(control, settings) -> None:
+    """Token files keyed ``<base_url>|<client_id>`` (before the one account key) keep working:
+    no new token is fetched (that would use one of the account's 3 slots), and the entry is
+    moved under the account key."""
+    token = login(settings)
+    store = TokenStore(settings.data_dir)
+    former = former_store_key(control.base_url, CLIENT_ID)
+    store.save(former, token, replacing=settings.account.key)  # as an earlier version left it
+    assert set(json.loads(store.path.read_text())["tokens"]) == {former}
+    with Api.from_settings(settings) as api:
+        api.list_files(limit=1)
+    assert control.token_requests() == 1  # login's, nothing since
+    assert [r["code"] for r in control.requests(LIST)] == [0]
+    assert set(json.loads(store.path.read_text())["tokens"]) == {settings.account.key}
+    assert store.load(settings.account.key) == token
+
+
+def test_login_takes_a_token_stored_by_an_earlier_version(control, settings) -> None:
+    token = login(settings)
+    store = TokenStore(settings.data_dir)
+    store.save(former_store_key(control.base_url, CLIENT_ID), token, replacing=settings.account.key)
+    assert login(settings) == token
+    assert control.token_requests() == 1
+    assert store.load(settings.account.key) == token
 
 
 def test_an_expiring_token_is_replaced(control, settings) -> None:
@@ -84,7 +107,7 @@ def test_an_expiring_token_is_replaced(control, settings) -> None:
 def test_login_fetches_then_verifies_without_fetching(control, settings) -> None:
     token = login(settings)
     assert control.token_requests() == 1
-    assert TokenStore(settings.data_dir).load(store_key(control.base_url, CLIENT_ID)) == token
+    assert TokenStore(settings.data_dir).load(settings.account.key) == token
     again = login(settings)
     assert again == token
     assert control.token_requests() == 1  # verified with one cheap call instead

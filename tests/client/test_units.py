@@ -16,21 +16,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from imgsync.client.limiter import RateLimiter
+from imgsync.client.session import reason
 from imgsync.client.tokens import (
     EXPIRY_MARGIN,
     Token,
     TokenProvider,
     TokenStore,
+    former_store_key,
     parse_expiry,
-    store_key,
 )
 from imgsync.client.transport import (
-    RateLimiter,
     RetryPolicy,
     _body_factory,
     _LimitedReader,
-    _reason,
 )
+from imgsync.config import AccountSettings
 from imgsync.errors import AuthError, ItemError
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -145,16 +146,20 @@ def test_backoff_grows_jitters_and_is_capped() -> None:
 # ---- token store --------------------------------------------------------------------------------
 
 
+def account_key(base_url: str, client_id: str) -> str:
+    return AccountSettings(base_url=base_url, client_id=client_id).key
+
+
 def test_token_store_round_trip_is_private_and_keyed(tmp_path) -> None:
     store = TokenStore(tmp_path / "data")
     a = Token("tok-a", NOW + timedelta(days=30))
     b = Token("tok-b", NOW + timedelta(days=1))
-    store.save(store_key("https://open-api.123pan.com/", "id1"), a)
-    store.save(store_key("http://127.0.0.1:9", "id1"), b)
+    store.save(account_key("https://open-api.123pan.com/", "id1"), a)
+    store.save(account_key("http://127.0.0.1:9", "id1"), b)
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-    assert store.load(store_key("https://open-api.123pan.com", "id1")) == a
-    assert store.load(store_key("http://127.0.0.1:9", "id1")) == b
-    assert store.load(store_key("https://open-api.123pan.com", "id2")) is None
+    assert store.load(account_key("https://open-api.123pan.com", "id1")) == a
+    assert store.load(account_key("http://127.0.0.1:9", "id1")) == b
+    assert store.load(account_key("https://open-api.123pan.com", "id2")) is None
     assert [p.name for p in (tmp_path / "data").iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -286,6 +291,45 @@ def test_refresh_adopts_a_token_another_process_stored(tmp_path) -> None:
     assert fetch.calls == 1
 
 
+def test_a_token_stored_under_the_former_key_is_used_and_moved(tmp_path) -> None:
+    """Token files written before the one account key: their token is still good, and fetching a
+    new one would use up one of the account's 3 slots."""
+    fetch = Fetcher()
+    old = former_store_key("https://open-api.123pan.com/", "id1")
+    assert old == "https://open-api.123pan.com|id1"  # the spelling earlier versions wrote
+    new = account_key("https://open-api.123pan.com/", "id1")
+    store = TokenStore(tmp_path)
+    store.save(old, Token("kept", NOW + timedelta(days=20)))
+    store.save("someone-else", Token("theirs", NOW + timedelta(days=20)))
+    p = TokenProvider(
+        fetch=fetch,
+        store=store,
+        key=new,
+        former_keys=[old],
+        now=lambda: NOW,
+        clock=FakeTime().clock,
+    )
+    assert p.stored() == Token("kept", NOW + timedelta(days=20))  # what login checks first
+    assert p.token() == "kept"
+    assert fetch.calls == 0
+    tokens = json.loads(store.path.read_text())["tokens"]
+    assert set(tokens) == {new, "someone-else"}  # moved, not copied; others untouched
+    assert store.load(new) == Token("kept", NOW + timedelta(days=20))
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_an_expired_token_under_the_former_key_is_replaced_under_the_new_one(tmp_path) -> None:
+    fetch = Fetcher()
+    store = TokenStore(tmp_path)
+    store.save("old", Token("stale", NOW - timedelta(days=1)))
+    p = TokenProvider(
+        fetch=fetch, store=store, key="new", former_keys=["old"], now=lambda: NOW, clock=lambda: 0
+    )
+    assert p.stored() is None
+    assert p.token() == "token-1"
+    assert set(json.loads(store.path.read_text())["tokens"]) == {"new"}
+
+
 def test_pasted_token_is_used_as_is_and_never_refreshed(tmp_path) -> None:
     fetch = Fetcher()
     p = provider(tmp_path, fetch, pasted="pasted-tok")
@@ -346,9 +390,9 @@ def test_network_reasons_drop_urls() -> None:
         "(Caused by NewConnectionError('<x>: Failed to establish a new connection: "
         "[Errno 111] Connection refused'))"
     )
-    assert _reason(exc) == "[Errno 111] Connection refused"
-    assert _reason(requests.ReadTimeout("url ?sig=1")) == "read timeout"
-    assert "sig" not in _reason(requests.ConnectionError("weird ?sig=1"))
+    assert reason(exc) == "[Errno 111] Connection refused"
+    assert reason(requests.ReadTimeout("url ?sig=1")) == "read timeout"
+    assert "sig" not in reason(requests.ConnectionError("weird ?sig=1"))
 
 
 def test_store_file_is_json_with_version(tmp_path) -> None:
