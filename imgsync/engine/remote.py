@@ -10,9 +10,10 @@ random: a run killed while a task was running finds the migrated file by name ne
 starting a second task and leaving a duplicate behind.
 
 When the service cannot fetch the image (task status "failed": a host that blocks it, a URL only
-reachable from here, a hotlink check that needs a Referer), imgsync downloads it itself
-(:mod:`imgsync.engine.download`: a timeout, a size cap, an optional Referer, a check that the bytes
-are an image, and no host whose address is not public) and uploads it like a local file. The
+reachable from here, a hotlink check that needs a Referer), imgsync downloads it itself through
+the client (:mod:`imgsync.client.download`: the client's session and retry policy, a timeout, a
+size cap, an optional Referer, and no host whose address is not public), checks that the bytes are
+an image, and uploads it like a local file. The
 service's own migration needs no such address check: it fetches from the internet, not from here.
 A URL without a recognisable image extension skips the service's attempt: the offline API only
 takes image extensions.
@@ -23,12 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from imgsync.engine import imagefile
 from imgsync.engine.content import Content
-from imgsync.engine.download import ImageDownload
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import shown_url
 from imgsync.engine.results import MIGRATED, Status
@@ -37,6 +39,7 @@ from imgsync.errors import ApiError, AuthError, ItemError
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api
+    from imgsync.client.download import Downloader
     from imgsync.config import Settings
     from imgsync.store.cache import Cache, RemoteObject
 
@@ -106,6 +109,7 @@ class RemoteFetcher:
         transfer: Transfer,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        downloader: Downloader | None = None,
     ) -> None:
         self.settings = settings
         self._api = api
@@ -114,12 +118,17 @@ class RemoteFetcher:
         self._transfer = transfer
         self._clock = clock
         self._sleep = sleep
-        # imgsync's own download, for what the service cannot fetch (see download()).
-        self._own_download = ImageDownload(settings, clock=clock)
+        # imgsync's own download, for what the service cannot fetch (see download()): made on
+        # first use when not given, so a run that never needs it opens no second session.
+        self._downloader = downloader
+        self._owns_downloader = downloader is None
+        self._downloader_lock = threading.Lock()
 
     def close(self) -> None:
         """Close what the fetcher opened (its download session)."""
-        self._own_download.close()
+        if self._owns_downloader and self._downloader is not None:
+            self._downloader.close()
+            self._downloader = None
 
     def fetch(self, url: str) -> tuple[RemoteObject, Status]:
         """Migrate ``url`` (or download and upload it); cache and return the object and status."""
@@ -179,7 +188,31 @@ class RemoteFetcher:
     def download(self, url: str) -> tuple[bytes, str]:
         """Download the image at ``url`` here; return its bytes and its real extension.
 
-        The one call into imgsync's own download (:mod:`imgsync.engine.download`): the place to
-        switch to the client layer's downloader.
+        Enforces ``upload.max_download_bytes`` and ``upload.download_timeout`` (the client's
+        downloader), sends ``upload.referer`` if set, and checks the leading bytes: only an image
+        the image bed takes goes on.
         """
-        return self._own_download.download(url)
+        up = self.settings.upload
+        got = self._get_downloader().download(
+            url, referer=up.referer, max_bytes=up.max_download_bytes, timeout=up.download_timeout
+        )
+        data = got.data
+        kind = imagefile.sniff(data[: imagefile.SNIFF_BYTES])
+        if kind is None:
+            what = imagefile.describe(data[: imagefile.SNIFF_BYTES])
+            raise ItemError(
+                f"download is not an image the image bed takes (it looks like {what}); "
+                f"accepted: {imagefile.ACCEPTED_KINDS_TEXT}"
+            )
+        return data, imagefile.IMAGE_TYPES[kind].ext
+
+    def _get_downloader(self) -> Downloader:
+        with self._downloader_lock:
+            if self._downloader is None:
+                # Imported here: remote images are the only reason to load the download stack.
+                from imgsync.client.download import Downloader
+
+                self._downloader = Downloader.from_settings(
+                    self.settings, sleep=self._sleep, clock=self._clock
+                )
+            return self._downloader
