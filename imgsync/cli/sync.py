@@ -68,7 +68,10 @@ def _image_json(image: ImageOutcome) -> dict[str, Any]:
 
 
 def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
-    """The human summary of a sync (stderr by default): problems, changed notes, totals."""
+    """The human summary of a sync (stderr by default): problems, changed notes, totals.
+
+    In a dry run each image that would change is shown once, by the rewrite it would get.
+    """
 
     def echo(text: str) -> None:
         # Names and targets may hold bytes that are not UTF-8: shown as \xNN, never a crash.
@@ -83,7 +86,7 @@ def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: boo
         for warning in note.warnings:
             echo(f"{name}: warning: {warning}")
         for image in note.images:
-            if image.status == FAILED or (verbose and image.error):
+            if image.status == FAILED or (verbose and image.error and not image.would_upload):
                 echo(f"{name}:{image.line}: {image.target}: {image.error}")
         if report.dry_run:
             for old, new in note.edits:

@@ -326,7 +326,7 @@ class Syncer:
             image.error = held
             return image
         if self.dry_run:
-            image.error = DRY_RUN_REASON
+            image.error, image.would_upload = DRY_RUN_REASON, True
             return image
         result = results.get(_item_key(res) or "")
         if result is None:  # pragma: no cover - every resolvable item was uploaded

@@ -24,7 +24,8 @@ class ImageOutcome:
 
     ``unreachable``: the reference failed because the service could not be reached (or kept
     failing), not because of the image or the note; a run whose every failure is of this kind is
-    worth retrying as it is.
+    worth retrying as it is. ``would_upload``: in a dry run, a real run would upload this image and
+    rewrite its link (the new link is in :attr:`NoteOutcome.edits`).
     """
 
     target: str
@@ -34,6 +35,7 @@ class ImageOutcome:
     error: str | None = None
     line: int = 0
     unreachable: bool = False
+    would_upload: bool = False
 
 
 @dataclass

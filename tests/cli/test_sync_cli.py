@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from imgsync.cli.sync import sync_exit_status, sync_report_json
+from imgsync.cli.sync import print_sync_report, sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
 
@@ -127,7 +127,12 @@ def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
 
     dry = run(["--config", str(config), "sync", "--dry-run", "vault"], env, tmp_path)
     assert dry.returncode == 0, dry.stderr
-    assert "would rewrite a.png" in dry.stderr
+    # One line per image that would change: the rewrite it would get, not also "not uploaded".
+    assert dry.stderr.splitlines() == [
+        f"vault/a.md: would rewrite a.png -> <url of {(vault / 'a.png').resolve()}>",
+        "dry run: 1 notes, 0 changed; image links: 0 uploaded, 0 reused, 0 cached, 1 skipped, "
+        "0 failed",
+    ]
     assert dry.stdout == ""
     assert note.read_bytes() == original
 
@@ -322,3 +327,28 @@ def test_the_json_of_a_report_shows_names_that_are_not_utf8_and_relative_paths()
         },
         "dry_run": True,
     }
+
+
+def test_a_dry_run_shows_each_image_once(capsys: pytest.CaptureFixture[str]) -> None:
+    would = ImageOutcome("a.png", "local", "skipped", error="dry run: not uploaded", line=1)
+    would.would_upload = True
+    note = NoteOutcome(
+        "/vault/n.md",
+        images=[
+            would,
+            ImageOutcome("data:,x", "data", "skipped", error="data URI (not asked)", line=2),
+            ImageOutcome("m.png", "local", "failed", error="file not found", line=3),
+        ],
+        edits=[("a.png", "<url of /vault/a.png>")],
+    )
+
+    report = SyncReport([note], dry_run=True)
+    print_sync_report(report, base=Path("/vault"), verbose=True, err=False)
+
+    assert capsys.readouterr().out.splitlines() == [
+        "n.md:2: data:,x: data URI (not asked)",
+        "n.md:3: m.png: file not found",
+        "n.md: would rewrite a.png -> <url of /vault/a.png>",
+        "dry run: 1 notes, 0 changed; image links: 0 uploaded, 0 reused, 0 cached, 2 skipped, "
+        "1 failed",
+    ]
