@@ -21,7 +21,10 @@ __all__ = ["NOTE_SUFFIXES", "SKIP_DIRS", "iter_notes", "walk_notes"]
 #: What a note's name ends with (compared in lower case).
 NOTE_SUFFIXES = (".md", ".markdown")
 
-#: Folders that hold no notes of the user's own: version control, editor state, trash, packages.
+#: Folders that hold no notes and no images of the user's own: version control, editor state,
+#: Obsidian's trash, installed packages. The note walk does not enter them, and neither does the
+#: resolver's search for an image by its name: one rule for both (a package's ``logo.png`` is not
+#: the picture a note means, and a copy there must not make the user's own ambiguous).
 SKIP_DIRS = frozenset({".git", ".obsidian", ".trash", ".hg", ".svn", "node_modules", ".venv"})
 
 # What a path given is (see _kind_of).

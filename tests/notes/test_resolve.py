@@ -10,6 +10,7 @@ import pytest
 import imgsync.notes.resolve as resolve_module
 from imgsync.notes.markdown import ImageRef, find_images
 from imgsync.notes.resolve import Resolver, find_root
+from imgsync.notes.walk import SKIP_DIRS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -110,12 +111,18 @@ def test_explicit_relative_paths_are_not_searched_by_name(vault: Path) -> None:
     assert resolved.skip_reason is not None and "not found" in resolved.skip_reason
 
 
-def test_the_index_skips_git_obsidian_and_trash(vault: Path) -> None:
+@pytest.mark.parametrize("folder", sorted(SKIP_DIRS))
+def test_the_index_skips_the_folders_the_note_walk_skips(vault: Path, folder: str) -> None:
     note = vault / "notes" / "note.md"
-    for folder in (".git", ".obsidian", ".trash"):
-        make(vault / folder / "hidden.png")
-    resolved = resolve_one(Resolver(vault), note, "![[hidden.png]]")
-    assert resolved.skip_reason == "file not found: 'hidden.png'"
+    make(vault / folder / "hidden.png")
+    make(vault / "sub" / folder / "deeper.png")
+    assert resolve_one(Resolver(vault), note, "![[hidden.png]]").skip_reason == (
+        "file not found: 'hidden.png'"
+    )
+    # A copy there does not make the user's own picture ambiguous.
+    own = make(vault / "attachments" / "deeper.png")
+    resolved = resolve_one(Resolver(vault), note, "![[deeper.png]]")
+    assert (resolved.path, resolved.skip_reason) == (own, None)
 
 
 def test_the_index_is_built_once_per_resolver(vault: Path, monkeypatch) -> None:
