@@ -11,7 +11,7 @@ import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import shown
-from imgsync.cli.sync import print_sync_report
+from imgsync.cli.sync import print_sync_report, sync_exit_status
 
 
 @main.command()
@@ -65,4 +65,4 @@ def demo(app: AppContext, parent: Path, serve: bool) -> None:
                 "(The emulator stops with this command, so these links stop working; "
                 "use `imgsync demo --serve` to keep it running.)"
             )
-    sys.exit(result.report.exit_code)
+    sys.exit(sync_exit_status(result.report))

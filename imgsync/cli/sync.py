@@ -1,4 +1,5 @@
-"""``imgsync sync``: the command, and the human summary of a sync report."""
+"""``imgsync sync``: the command, and what a sync report becomes: the human summary, the JSON of
+docs/contract.md and the exit status."""
 
 from __future__ import annotations
 
@@ -12,14 +13,65 @@ from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import Progress
 from imgsync.cli.signals import exit_stopped, stop_on_signals
+from imgsync.engine.results import FAILED
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
 if TYPE_CHECKING:
-    from imgsync.jobs.sync import SyncReport
+    from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
+
+
+def sync_exit_status(report: SyncReport) -> int:
+    """0 when all was done; 4 when everything that failed failed because the service could not
+    be reached (worth retrying as it is); else 1 when anything failed (docs/contract.md)."""
+    unreachable = False
+    for note in report.notes:
+        if note.error is not None:
+            return EXIT_PARTIAL
+        for image in note.images:
+            if image.status != FAILED:
+                continue
+            if not image.unreachable:
+                return EXIT_PARTIAL
+            unreachable = True
+    return EXIT_UNREACHABLE if unreachable else EXIT_OK
+
+
+def sync_report_json(report: SyncReport, base: Path | None = None) -> dict[str, Any]:
+    """The document ``imgsync sync --json`` prints (docs/contract.md, plus a note's own error and
+    warnings, an image's line and ``dry_run``); note paths relative to ``base`` where below it."""
+    return {
+        "notes": [_note_json(note, base) for note in report.notes],
+        "totals": report.totals(),
+        "dry_run": report.dry_run,
+    }
+
+
+def _note_json(note: NoteOutcome, base: Path | None) -> dict[str, Any]:
+    return {
+        "path": printable(shown(note.path, base)),
+        "changed": note.changed,
+        "error": None if note.error is None else printable(note.error),
+        "warnings": [printable(w) for w in note.warnings],
+        "images": [_image_json(image) for image in note.images],
+    }
+
+
+def _image_json(image: ImageOutcome) -> dict[str, Any]:
+    return {
+        "target": printable(image.target),
+        "kind": image.kind,
+        "status": image.status,
+        "url": image.url,
+        "error": None if image.error is None else printable(image.error),
+        "line": image.line,
+    }
 
 
 def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
-    """The human summary of a sync (stderr by default): problems, changed notes, totals."""
-    from imgsync.jobs.sync import FAILED
+    """The human summary of a sync (stderr by default): problems, changed notes, totals.
+
+    In a dry run each image that would change is shown once, by the rewrite it would get.
+    """
 
     def echo(text: str) -> None:
         # Names and targets may hold bytes that are not UTF-8: shown as \xNN, never a crash.
@@ -34,7 +86,7 @@ def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: boo
         for warning in note.warnings:
             echo(f"{name}: warning: {warning}")
         for image in note.images:
-            if image.status == FAILED or (verbose and image.error):
+            if image.status == FAILED or (verbose and image.error and not image.would_upload):
                 echo(f"{name}:{image.line}: {image.target}: {image.error}")
         if report.dry_run:
             for old, new in note.edits:
@@ -107,6 +159,6 @@ def sync(
     progress.finish()
     base = Path.cwd()
     if as_json:
-        echo_json(report.to_json(base))
+        echo_json(sync_report_json(report, base))
     print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
-    sys.exit(report.exit_code)
+    sys.exit(sync_exit_status(report))

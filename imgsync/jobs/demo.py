@@ -22,7 +22,8 @@ from pathlib import Path
 
 from imgsync.config import AccountSettings, Settings
 from imgsync.errors import UsageError
-from imgsync.jobs.sync import Syncer, SyncReport
+from imgsync.jobs.sync import Syncer
+from imgsync.jobs.sync_report import SyncReport
 
 DEMO_FOLDER_NAME = "imgsync-demo"
 # How many numbered folder names to try before giving up (imgsync-demo, imgsync-demo-2, ...).

@@ -34,16 +34,14 @@ from typing import Literal
 from urllib.parse import unquote
 
 from imgsync.notes.markdown import ImageRef, has_image_extension
+from imgsync.notes.walk import SKIP_DIRS
 
-__all__ = ["INDEX_SKIP_DIRS", "Resolved", "Resolver", "find_root"]
+__all__ = ["Resolved", "Resolver", "find_root"]
 
 log = logging.getLogger(__name__)
 
 #: A folder holding this is an Obsidian vault: the default root.
 VAULT_MARKER = ".obsidian"
-
-#: Folders never searched for images by name: version control, editor settings, deleted files.
-INDEX_SKIP_DIRS = frozenset({".git", ".obsidian", ".trash"})
 
 #: Front matter key with which Typora makes ``/``-paths relative to a folder of the user's choice.
 TYPORA_ROOT_KEY = "typora-root-url"
@@ -290,10 +288,11 @@ def _agree(ref: ImageRef, by_link: Resolved, by_target: Resolved) -> Resolved:
 
 
 def _build_index(root: Path) -> dict[str, list[Path]]:
-    """Every image file below ``root`` by name, walked once (symlinked folders not followed)."""
+    """Every image file below ``root`` by name, walked once (symlinked folders not followed; the
+    folders the note walk skips, :data:`~imgsync.notes.walk.SKIP_DIRS`, are skipped here too)."""
     index: dict[str, list[Path]] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in INDEX_SKIP_DIRS)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         for file_name in sorted(files):
             if has_image_extension(file_name):
                 index.setdefault(file_name, []).append(Path(folder, file_name))

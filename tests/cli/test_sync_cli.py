@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from imgsync.cli.sync import print_sync_report, sync_exit_status, sync_report_json
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
+from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
+
 from ..jobs.helpers import write_config
 from ..support import Control, write_note, write_png
 
@@ -123,7 +127,12 @@ def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
 
     dry = run(["--config", str(config), "sync", "--dry-run", "vault"], env, tmp_path)
     assert dry.returncode == 0, dry.stderr
-    assert "would rewrite a.png" in dry.stderr
+    # One line per image that would change: the rewrite it would get, not also "not uploaded".
+    assert dry.stderr.splitlines() == [
+        f"vault/a.md: would rewrite a.png -> <url of {(vault / 'a.png').resolve()}>",
+        "dry run: 1 notes, 0 changed; image links: 0 uploaded, 0 reused, 0 cached, 1 skipped, "
+        "0 failed",
+    ]
     assert dry.stdout == ""
     assert note.read_bytes() == original
 
@@ -178,3 +187,168 @@ def test_demo_in_a_subprocess(env: dict[str, str], tmp_path: Path) -> None:
     assert again.returncode == 0
     assert (parent / "imgsync-demo-2" / "Welcome.md").exists()
     assert (folder / "Welcome.md").read_text(encoding="utf-8") == welcome
+
+
+def test_a_no_op_re_sync_loads_neither_the_upload_engine_nor_the_parser(
+    control: Control, config_path: Path, env: dict[str, str], tmp_path: Path, vault: Path
+) -> None:
+    write_png(vault / "a.png")
+    write_note(vault / "a.md", "![a](a.png)\n")
+    write_note(vault / "b.md", "No image.\n")
+    assert run(["--config", str(config_path), "sync", "vault"], env, tmp_path).returncode == 0
+    # The rewritten note is proved by its content once, then trusted by its stat.
+    write_note(vault / "a.md", (vault / "a.md").read_bytes())
+    assert run(["--config", str(config_path), "sync", "vault"], env, tmp_path).returncode == 0
+
+    args = ["-X", "importtime", "-m", "imgsync", "--config", str(config_path), "sync", "vault"]
+    done = subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+    assert done.returncode == 0, done.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    heavy = {
+        "mistune",
+        "requests",
+        "imgsync.engine.uploader",
+        "imgsync.notes.markdown",
+        "imgsync.notes.notefile",
+        "imgsync.notes.resolve",
+    }
+    assert not (heavy & imported), heavy & imported
+    assert done.stderr.splitlines()[-1] == (
+        "2 notes, 0 changed; image links: 0 uploaded, 0 reused, 0 cached, 0 skipped, 0 failed"
+    )
+
+
+def image(status: str, *, unreachable: bool = False) -> ImageOutcome:
+    return ImageOutcome("x.png", "local", status, unreachable=unreachable)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("notes", "status"),
+    [
+        pytest.param([], EXIT_OK, id="nothing"),
+        pytest.param([NoteOutcome("/n.md", images=[image("uploaded")])], EXIT_OK, id="all-done"),
+        pytest.param([NoteOutcome("/n.md", images=[image("skipped")])], EXIT_OK, id="skipped"),
+        pytest.param([NoteOutcome("/n.md", error="binary file")], EXIT_PARTIAL, id="bad-note"),
+        pytest.param(
+            [NoteOutcome("/n.md", images=[image("failed"), image("uploaded")])],
+            EXIT_PARTIAL,
+            id="an-image-failed",
+        ),
+        pytest.param(
+            [
+                NoteOutcome("/a.md", images=[image("failed", unreachable=True)]),
+                NoteOutcome("/b.md", images=[image("failed", unreachable=True), image("cached")]),
+            ],
+            EXIT_UNREACHABLE,
+            id="every-failure-unreachable",
+        ),
+        pytest.param(
+            [
+                NoteOutcome("/a.md", images=[image("failed", unreachable=True)]),
+                NoteOutcome("/b.md", images=[image("failed")]),
+            ],
+            EXIT_PARTIAL,
+            id="unreachable-and-another-failure",
+        ),
+        pytest.param(
+            [
+                NoteOutcome("/a.md", images=[image("failed", unreachable=True)]),
+                NoteOutcome("/b.md", error="binary file"),
+            ],
+            EXIT_PARTIAL,
+            id="unreachable-and-a-bad-note",
+        ),
+    ],
+)
+def test_the_exit_status_of_a_sync(notes: list[NoteOutcome], status: int) -> None:
+    # docs/contract.md: 0 all done; 4 when everything that failed failed because the service
+    # could not be reached; else 1.
+    assert sync_exit_status(SyncReport(notes)) == status
+
+
+def test_the_json_of_a_report_shows_names_that_are_not_utf8_and_relative_paths() -> None:
+    base = Path("/vault")
+    note = NoteOutcome(
+        "/vault/sub/bad\udcff.md",
+        changed=True,
+        images=[ImageOutcome("gone\udcfe.png", "local", "failed", error="no \udcfe", line=3)],
+        warnings=["odd \udcff"],
+    )
+    outside = NoteOutcome("/elsewhere/n.md", error="no such file")
+
+    document = sync_report_json(SyncReport([note, outside], dry_run=True), base)
+
+    assert document == {
+        "notes": [
+            {
+                "path": "sub/bad\\xff.md",
+                "changed": True,
+                "error": None,
+                "warnings": ["odd \\xff"],
+                "images": [
+                    {
+                        "target": "gone\\xfe.png",
+                        "kind": "local",
+                        "status": "failed",
+                        "url": None,
+                        "error": "no \\xfe",
+                        "line": 3,
+                    }
+                ],
+            },
+            {
+                "path": "/elsewhere/n.md",
+                "changed": False,
+                "error": "no such file",
+                "warnings": [],
+                "images": [],
+            },
+        ],
+        "totals": {
+            "notes": 2,
+            "changed": 1,
+            "uploaded": 0,
+            "reused": 0,
+            "cached": 0,
+            "skipped": 0,
+            "failed": 2,
+        },
+        "dry_run": True,
+    }
+
+
+def test_a_dry_run_shows_each_image_once(capsys: pytest.CaptureFixture[str]) -> None:
+    would = ImageOutcome("a.png", "local", "skipped", error="dry run: not uploaded", line=1)
+    would.would_upload = True
+    note = NoteOutcome(
+        "/vault/n.md",
+        images=[
+            would,
+            ImageOutcome("data:,x", "data", "skipped", error="data URI (not asked)", line=2),
+            ImageOutcome("m.png", "local", "failed", error="file not found", line=3),
+        ],
+        edits=[("a.png", "<url of /vault/a.png>")],
+    )
+
+    report = SyncReport([note], dry_run=True)
+    print_sync_report(report, base=Path("/vault"), verbose=True, err=False)
+
+    assert capsys.readouterr().out.splitlines() == [
+        "n.md:2: data:,x: data URI (not asked)",
+        "n.md:3: m.png: file not found",
+        "n.md: would rewrite a.png -> <url of /vault/a.png>",
+        "dry run: 1 notes, 0 changed; image links: 0 uploaded, 0 reused, 0 cached, 2 skipped, "
+        "1 failed",
+    ]

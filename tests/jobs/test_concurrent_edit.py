@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imgsync.cli.sync import sync_exit_status
 from imgsync.errors import EXIT_OK
 
 from ..support import COMPLETE_PATH, CREATE_PATH, Control, md5, wait_for, write_note, write_png
@@ -52,7 +53,7 @@ def test_an_edit_made_during_the_upload_is_kept(
     assert control.created_md5s() == [md5(image)]
 
     (outcome,) = report.notes
-    assert report.exit_code == EXIT_OK and outcome.changed
+    assert sync_exit_status(report) == EXIT_OK and outcome.changed
     url = outcome.images[0].url
     expected = (
         "# Title\n\nFirst line, edited.\n\n"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import imgsync.notes.markdown
+from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
 from imgsync.store.cache import Cache
 
@@ -58,7 +59,7 @@ def test_dry_run_makes_no_request_and_writes_nothing(
     assert {k: v[0] for k, v in snapshot(data_dir).items()} == {
         k: v[0] for k, v in cache_files.items()
     }
-    assert report.dry_run and report.exit_code == EXIT_OK
+    assert report.dry_run and sync_exit_status(report) == EXIT_OK
     by_name = {n.path.name: n for n in report.notes}
     assert not any(n.changed for n in report.notes)
     # It shows what would change: each link that would be rewritten, with the file behind it.
@@ -67,7 +68,7 @@ def test_dry_run_makes_no_request_and_writes_nothing(
     assert [old for old, _ in by_name["two.md"].edits] == ["../img/b.png", "../img/a.png"]
     assert by_name["plain.md"].edits == []
     assert all(i.status == "skipped" for i in by_name["two.md"].images)
-    assert report.to_json()["dry_run"] is True
+    assert sync_report_json(report)["dry_run"] is True
 
 
 def test_dry_run_creates_no_cache(sync: Callable[..., Any], vault: Path, data_dir: Path) -> None:
@@ -81,7 +82,7 @@ def test_a_clean_note_is_skipped_without_being_parsed(
 ) -> None:
     notes = make_notes(vault)
     first = sync()
-    assert first.exit_code == EXIT_OK
+    assert sync_exit_status(first) == EXIT_OK
     assert len(parses) >= 3  # each note scanned (and rewritten notes checked again)
     log = control.requests()
     after_first = snapshot(vault)

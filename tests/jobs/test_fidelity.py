@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
 
 from ..support import write_note, write_png
@@ -38,7 +39,7 @@ def test_only_the_destination_changes(
 
     report = sync()
 
-    assert report.exit_code == EXIT_OK, report.to_json()
+    assert sync_exit_status(report) == EXIT_OK, sync_report_json(report)
     (image,) = report.notes[0].images
     assert image.status == "uploaded"
     # Exactly one occurrence outside the front matter is replaced.

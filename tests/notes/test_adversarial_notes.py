@@ -1,17 +1,18 @@
-"""Adversarial notes, at the level of one note file and one reference: permissions, links, a full
-disk, names the file system refuses, and a pathological line.
+"""Adversarial notes, at the level of one note file and one reference: permissions, links, names
+the file system refuses, and a pathological line.
 
-The sync-level attacks (the emulator, subprocesses, signals) are in tests/sync/test_adversarial.py.
+A full or broken disk is in test_notefile.py; the sync-level attacks (the emulator, subprocesses,
+signals) are in tests/jobs/test_adversarial.py.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,77 +49,73 @@ def ref_of(markdown: str):  # noqa: ANN201 - an ImageRef
 # ------------------------------------------------------------------------- notes the user protects
 
 
-@pytest.mark.parametrize("mode", [0o444, 0o400, 0o555], ids=oct)
-def test_a_read_only_note_is_not_replaced(tmp_path: Path, mode: int) -> None:
-    # An atomic replace needs only the folder to be writable: without a check, a note the user
-    # made read-only would be replaced (with its read-only mode restored, so nobody notices).
-    note = make_note(tmp_path / "n.md")
-    note.chmod(mode)
-    before = fingerprint(note)
-
-    with pytest.raises(NoteError, match="read-only"):
-        write_note(read_note(note), REWRITTEN)
-
-    assert fingerprint(note) == before
-    assert not temp_files(tmp_path)
+Undo = Callable[[], None]
 
 
-def test_a_note_in_a_read_only_folder_is_not_replaced(tmp_path: Path) -> None:
-    folder = tmp_path / "archive"
-    note = make_note(folder / "n.md")
-    folder.chmod(0o555)
-    try:
-        before = fingerprint(note)
-        with pytest.raises(NoteError, match="folder is read-only"):
-            write_note(read_note(note), REWRITTEN)
-        assert fingerprint(note) == before
-        assert not temp_files(folder)
-    finally:
-        folder.chmod(0o755)
+def read_only(mode: int) -> Callable[[Path], Undo]:
+    def protect(note: Path) -> Undo:
+        note.chmod(mode)
+        return lambda: None
+
+    return protect
 
 
-def test_an_immutable_note_is_not_replaced(tmp_path: Path) -> None:
-    note = make_note(tmp_path / "n.md")
+def in_a_read_only_folder(note: Path) -> Undo:
+    note.parent.chmod(0o555)
+    return lambda: note.parent.chmod(0o755)
+
+
+def immutable(note: Path) -> Undo:
     try:
         subprocess.run(["chattr", "+i", str(note)], check=True, capture_output=True, timeout=10)
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         pytest.skip("chattr +i is not available here")
+
+    def undo() -> None:
+        subprocess.run(["chattr", "-i", str(note)], check=False, timeout=10)
+
+    return undo
+
+
+def hard_linked(note: Path) -> Undo:
+    # A replace gives the note a new inode: the other name would keep the old text and the two
+    # would silently drift apart from then on.
+    other = note.parent.parent / "elsewhere" / "same.md"
+    other.parent.mkdir()
+    os.link(note, other)
+    return lambda: None
+
+
+@pytest.mark.parametrize(
+    ("protect", "read_first", "message"),
+    [
+        # An atomic replace needs only the folder to be writable: without a check, a note the
+        # user made read-only would be replaced (with its read-only mode restored, so nobody
+        # notices).
+        pytest.param(read_only(0o444), False, "read-only", id="mode-0o444"),
+        pytest.param(read_only(0o400), False, "read-only", id="mode-0o400"),
+        pytest.param(read_only(0o555), False, "read-only", id="mode-0o555"),
+        # chmod keeps the mtime: only a fresh look before the write sees it.
+        pytest.param(read_only(0o444), True, "read-only", id="made-read-only-after-the-read"),
+        pytest.param(in_a_read_only_folder, False, "folder is read-only", id="folder"),
+        pytest.param(immutable, False, "not writable", id="immutable"),
+        pytest.param(hard_linked, False, "2 hard links", id="hard-link"),
+    ],
+)
+def test_a_protected_note_is_not_replaced(
+    tmp_path: Path, protect: Callable[[Path], Undo], read_first: bool, message: str
+) -> None:
+    note = make_note(tmp_path / "notes" / "n.md")
+    read = read_note(note) if read_first else None
+    undo = protect(note)
     try:
         before = fingerprint(note)
-        with pytest.raises(NoteError, match="not writable"):
-            write_note(read_note(note), REWRITTEN)
+        with pytest.raises(NoteError, match=message):
+            write_note(read or read_note(note), REWRITTEN)
         assert fingerprint(note) == before
         assert not temp_files(tmp_path)
     finally:
-        subprocess.run(["chattr", "-i", str(note)], check=False, timeout=10)
-
-
-def test_a_hard_linked_note_is_not_split(tmp_path: Path) -> None:
-    # A replace gives the note a new inode: the other name would keep the old text and the two
-    # would silently drift apart from then on.
-    note = make_note(tmp_path / "n.md")
-    other = tmp_path / "elsewhere" / "same.md"
-    other.parent.mkdir()
-    os.link(note, other)
-    before = fingerprint(note)
-
-    with pytest.raises(NoteError, match="2 hard links"):
-        write_note(read_note(note), REWRITTEN)
-
-    assert fingerprint(note) == before
-    assert note.stat().st_ino == other.stat().st_ino
-    assert not temp_files(tmp_path)
-
-
-def test_a_note_made_read_only_after_it_was_read_is_not_replaced(tmp_path: Path) -> None:
-    note = make_note(tmp_path / "n.md")
-    read = read_note(note)
-    note.chmod(0o444)  # chmod keeps the mtime: only a fresh look sees it
-    before = fingerprint(note)
-
-    with pytest.raises(NoteError, match="read-only"):
-        write_note(read, REWRITTEN)
-    assert fingerprint(note) == before
+        undo()
 
 
 def test_a_writable_note_keeps_its_mode_when_rewritten(tmp_path: Path) -> None:
@@ -127,59 +124,6 @@ def test_a_writable_note_keeps_its_mode_when_rewritten(tmp_path: Path) -> None:
     assert write_note(read_note(note), REWRITTEN)
     assert note.read_text() == REWRITTEN
     assert stat.S_IMODE(note.stat().st_mode) == 0o640
-
-
-# ---------------------------------------------------------------------------------- a full disk
-
-
-@pytest.mark.parametrize("where", ["write", "fsync", "close"])
-def test_a_full_disk_leaves_the_note_intact_and_no_temp_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
-) -> None:
-    note = make_note(tmp_path / "n.md")
-    before = fingerprint(note)
-    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def refuse(*_args: object) -> None:
-        raise full
-
-    if where == "fsync":
-        monkeypatch.setattr(os, "fsync", refuse)
-    else:
-        # The temp file is written through os.fdopen: its handle fails as on a full disk.
-        real_fdopen = os.fdopen
-
-        class FullDisk:
-            def __init__(self, fd: int, *args: object, **kwargs: object) -> None:
-                self.handle = real_fdopen(fd, *args, **kwargs)
-
-            def __enter__(self) -> FullDisk:
-                return self
-
-            def __exit__(self, *exc_info: object) -> None:
-                self.handle.close()
-                if where == "close" and exc_info[0] is None:
-                    raise full  # the last buffered bytes could not be written
-
-            def write(self, data: bytes) -> int:
-                if where == "write":
-                    raise full
-                return self.handle.write(data)
-
-            def flush(self) -> None:
-                self.handle.flush()
-
-            def fileno(self) -> int:
-                return self.handle.fileno()
-
-        monkeypatch.setattr(os, "fdopen", FullDisk)
-
-    with pytest.raises(NoteError, match="No space left"):
-        update_note(note, lambda n: n.text.replace("img/a.png", "https://bed.example/a.png"))
-    monkeypatch.undo()
-
-    assert fingerprint(note) == before
-    assert not temp_files(tmp_path)
 
 
 # ------------------------------------------------------------------- a note that vanishes at once

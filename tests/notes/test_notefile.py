@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from pathlib import Path
@@ -22,6 +23,12 @@ def rewrite_images(text: str) -> str:
     result = find_images(text)
     assert result.consistent
     return rewrite(text, {ref: NEW_URL for ref in result.refs if not ref.target.startswith("http")})
+
+
+def fingerprint(path: Path) -> tuple[bytes, int, int, int]:
+    """What a write must not change: the bytes, the mtime, the inode and the mode."""
+    st = path.stat()
+    return path.read_bytes(), st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -126,49 +133,76 @@ def test_a_second_run_writes_nothing(tmp_path: Path) -> None:
 # failures while writing
 
 
-@pytest.mark.parametrize("failing", ["fsync", "fchmod", "replace"])
-def test_a_failure_mid_write_leaves_the_note_intact(tmp_path: Path, monkeypatch, failing) -> None:
-    path = tmp_path / "note.md"
-    original = b"![i](x.png)\n"
-    path.write_bytes(original)
-    note = read_note(path)
-
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(notefile.os, failing, disk_full)
-    with pytest.raises(NoteError, match="No space left"):
-        write_note(note, rewrite_images(note.text))
-    monkeypatch.undo()
-    assert path.read_bytes() == original
-    assert os.listdir(tmp_path) == ["note.md"]
+NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+BROKEN_DISK = OSError(errno.EIO, os.strerror(errno.EIO))
+REAL_FDOPEN = os.fdopen
 
 
-def test_a_failure_while_writing_the_bytes_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+class FailingTempFile:
+    """Stands in for ``os.fdopen`` of the temp file: its handle fails as on a full or broken disk.
+
+    ``where``: "write" (nothing written), "half-write" (half the bytes, then an I/O error) or
+    "close" (the last buffered bytes cannot be written when the file is closed).
+    """
+
+    def __init__(self, where: str, fd: int, *args: object, **kwargs: object) -> None:
+        self.where = where
+        self.handle = REAL_FDOPEN(fd, *args, **kwargs)
+
+    def __enter__(self) -> FailingTempFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.handle.close()
+        if self.where == "close" and exc_info[0] is None:
+            raise NO_SPACE
+
+    def write(self, data: bytes) -> int:
+        if self.where == "write":
+            raise NO_SPACE
+        if self.where == "half-write":
+            self.handle.write(data[: len(data) // 2])
+            raise BROKEN_DISK
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("fsync", "No space left"),
+        ("fchmod", "No space left"),
+        ("replace", "No space left"),
+        ("write", "No space left"),
+        ("half-write", "Input/output error"),
+        ("close", "No space left"),
+    ],
+)
+def test_a_failure_mid_write_leaves_the_note_intact_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, message: str
+) -> None:
     path = tmp_path / "note.md"
     path.write_bytes(b"![i](x.png)\n")
-    note = read_note(path)
-    real_fdopen = os.fdopen
+    path.chmod(0o640)
+    before = fingerprint(path)
 
-    class BrokenFile:
-        def __init__(self, handle):
-            self.handle = handle
+    def refuse(*_args: object) -> None:
+        raise NO_SPACE
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.handle.close()
-
-        def write(self, data):
-            self.handle.write(data[: len(data) // 2])
-            raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(notefile.os, "fdopen", lambda fd, mode: BrokenFile(real_fdopen(fd, mode)))
-    with pytest.raises(NoteError, match="Input/output error"):
-        write_note(note, rewrite_images(note.text))
+    if where in ("fsync", "fchmod", "replace"):
+        monkeypatch.setattr(notefile.os, where, refuse)
+    else:
+        monkeypatch.setattr(notefile.os, "fdopen", functools.partial(FailingTempFile, where))
+    with pytest.raises(NoteError, match=message):
+        update_note(path, lambda note: rewrite_images(note.text))
     monkeypatch.undo()
-    assert path.read_bytes() == b"![i](x.png)\n"
+
+    assert fingerprint(path) == before
     assert os.listdir(tmp_path) == ["note.md"]
 
 
@@ -176,26 +210,24 @@ def test_a_failure_while_writing_the_bytes_leaves_no_temp_file(tmp_path: Path, m
 # concurrent edits are never overwritten
 
 
-def test_an_edit_between_read_and_write_is_detected(tmp_path: Path) -> None:
-    path = tmp_path / "note.md"
-    path.write_bytes(b"![i](x.png)\n")
-    note = read_note(path)
-    path.write_bytes(b"![i](x.png)\nthe user typed this\n")
-    with pytest.raises(NoteChanged):
-        write_note(note, rewrite_images(note.text))
-    assert path.read_bytes() == b"![i](x.png)\nthe user typed this\n"
-    assert leftovers(tmp_path) == []
-
-
-def test_an_edit_keeping_size_and_mtime_is_detected_by_content(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(b"![i](x.png)\nabc\nthe user typed this\n", id="longer"),
+        pytest.param(b"![i](x.png)\nxyz\n", id="same-size-and-mtime"),
+    ],
+)
+def test_an_edit_between_read_and_write_is_detected(tmp_path: Path, edit: bytes) -> None:
     path = tmp_path / "note.md"
     path.write_bytes(b"![i](x.png)\nabc\n")
     note = read_note(path)
-    path.write_bytes(b"![i](x.png)\nxyz\n")
-    os.utime(path, ns=(note.stat.st_atime_ns, note.stat.st_mtime_ns))
+    path.write_bytes(edit)
+    if len(edit) == len(note.raw):  # only the content can tell
+        os.utime(path, ns=(note.stat.st_atime_ns, note.stat.st_mtime_ns))
     with pytest.raises(NoteChanged):
         write_note(note, rewrite_images(note.text))
-    assert path.read_bytes() == b"![i](x.png)\nxyz\n"
+    assert path.read_bytes() == edit
+    assert leftovers(tmp_path) == []
 
 
 def test_update_note_redoes_the_pass_on_the_new_text(tmp_path: Path) -> None:

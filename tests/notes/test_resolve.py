@@ -10,6 +10,7 @@ import pytest
 import imgsync.notes.resolve as resolve_module
 from imgsync.notes.markdown import ImageRef, find_images
 from imgsync.notes.resolve import Resolver, find_root
+from imgsync.notes.walk import SKIP_DIRS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -56,34 +57,44 @@ def test_find_root_without_a_vault_is_the_folder_given(tmp_path: Path) -> None:
 # lookup order
 
 
-def test_relative_to_the_note_first(vault: Path) -> None:
+@pytest.mark.parametrize(
+    ("meant", "others", "markdown"),
+    [
+        # The file meant and other files of its name, relative to the vault; the reference in
+        # notes/note.md.
+        pytest.param("notes/img/x.png", ["img/x.png"], "![a](img/x.png)", id="note-folder-first"),
+        pytest.param("assets/x.png", [], "![a](assets/x.png)", id="then-the-root"),
+        pytest.param(
+            "attachments/deep/pasted 1.png", [], "![[pasted 1.png|300]]", id="then-a-unique-name"
+        ),
+        pytest.param("a/sub/x.png", ["b/other/x.png"], "![[sub/x.png]]", id="a-path-suffix"),
+        pytest.param("notes/dup.png", ["b/dup.png"], "![[dup.png]]", id="same-folder-first"),
+        pytest.param("notes/a%20b.png", [], "![a](a%20b.png)", id="the-raw-name-too"),
+        pytest.param("notes/PHOTO.JPG", [], "![a](PHOTO.JPG)", id="extension-in-capitals"),
+        pytest.param("img/z.png", [], "![a](/img/z.png)", id="leading-slash-is-the-root"),
+        pytest.param(
+            "assets/x.png",
+            [],
+            "---\ntypora-root-url: ../assets\n---\n![a](/x.png)\n",
+            id="typora-root-url-relative-to-the-note",
+        ),
+        pytest.param(
+            "pics/y.png",
+            [],
+            "---\ntypora-root-url: {vault}/pics\n---\n![a](/y.png)\n",
+            id="typora-root-url-absolute",
+        ),
+    ],
+)
+def test_a_reference_resolves_to_the_file_meant(
+    vault: Path, meant: str, others: list[str], markdown: str
+) -> None:
+    image = make(vault / meant)
+    for other in others:
+        make(vault / other)
     note = vault / "notes" / "note.md"
-    local = make(vault / "notes" / "img" / "x.png")
-    make(vault / "img" / "x.png")  # also root-relative: the note's folder wins
-    resolved = resolve_one(Resolver(vault), note, "![a](img/x.png)")
-    assert (resolved.kind, resolved.path, resolved.skip_reason) == ("local", local, None)
-
-
-def test_then_relative_to_the_root(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "assets" / "x.png")
-    resolved = resolve_one(Resolver(vault), note, "![a](assets/x.png)")
-    assert (resolved.path, resolved.skip_reason) == (image, None)
-
-
-def test_then_a_unique_name_in_the_root(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "attachments" / "deep" / "pasted 1.png")
-    resolved = resolve_one(Resolver(vault), note, "![[pasted 1.png|300]]")
-    assert (resolved.path, resolved.skip_reason) == (image, None)
-
-
-def test_a_path_suffix_picks_among_same_names(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    wanted = make(vault / "a" / "sub" / "x.png")
-    make(vault / "b" / "other" / "x.png")
-    resolved = resolve_one(Resolver(vault), note, "![[sub/x.png]]")
-    assert (resolved.path, resolved.skip_reason) == (wanted, None)
+    resolved = resolve_one(Resolver(vault), note, markdown.format(vault=vault))
+    assert (resolved.kind, resolved.path, resolved.skip_reason) == ("local", image, None)
 
 
 def test_ambiguous_names_are_reported_not_guessed(vault: Path) -> None:
@@ -95,14 +106,6 @@ def test_ambiguous_names_are_reported_not_guessed(vault: Path) -> None:
     assert resolved.skip_reason is not None and resolved.skip_reason.startswith("ambiguous: 2")
 
 
-def test_same_folder_first_for_duplicate_names(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    here = make(vault / "notes" / "dup.png")
-    make(vault / "b" / "dup.png")
-    resolved = resolve_one(Resolver(vault), note, "![[dup.png]]")
-    assert (resolved.path, resolved.skip_reason) == (here, None)
-
-
 def test_explicit_relative_paths_are_not_searched_by_name(vault: Path) -> None:
     note = vault / "notes" / "note.md"
     make(vault / "elsewhere" / "x.png")
@@ -110,12 +113,18 @@ def test_explicit_relative_paths_are_not_searched_by_name(vault: Path) -> None:
     assert resolved.skip_reason is not None and "not found" in resolved.skip_reason
 
 
-def test_the_index_skips_git_obsidian_and_trash(vault: Path) -> None:
+@pytest.mark.parametrize("folder", sorted(SKIP_DIRS))
+def test_the_index_skips_the_folders_the_note_walk_skips(vault: Path, folder: str) -> None:
     note = vault / "notes" / "note.md"
-    for folder in (".git", ".obsidian", ".trash"):
-        make(vault / folder / "hidden.png")
-    resolved = resolve_one(Resolver(vault), note, "![[hidden.png]]")
-    assert resolved.skip_reason == "file not found: 'hidden.png'"
+    make(vault / folder / "hidden.png")
+    make(vault / "sub" / folder / "deeper.png")
+    assert resolve_one(Resolver(vault), note, "![[hidden.png]]").skip_reason == (
+        "file not found: 'hidden.png'"
+    )
+    # A copy there does not make the user's own picture ambiguous.
+    own = make(vault / "attachments" / "deeper.png")
+    resolved = resolve_one(Resolver(vault), note, "![[deeper.png]]")
+    assert (resolved.path, resolved.skip_reason) == (own, None)
 
 
 def test_the_index_is_built_once_per_resolver(vault: Path, monkeypatch) -> None:
@@ -163,13 +172,6 @@ def test_decoded_names(vault: Path, markdown: str, file_name: str) -> None:
     assert (resolved.kind, resolved.path, resolved.skip_reason) == ("local", image, None)
 
 
-def test_the_raw_name_is_tried_too(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "notes" / "a%20b.png")  # a file really named with "%20"
-    resolved = resolve_one(Resolver(vault), note, "![a](a%20b.png)")
-    assert (resolved.path, resolved.skip_reason) == (image, None)
-
-
 def test_file_urls(vault: Path) -> None:
     note = vault / "notes" / "note.md"
     image = make(vault / "my pics" / "x.png")
@@ -191,29 +193,6 @@ def test_windows_paths_on_posix_are_reported(vault: Path, markdown: str) -> None
     assert resolved.kind == "local" and resolved.path is None
     assert resolved.skip_reason is not None
     assert "Windows path" in resolved.skip_reason and "not found" in resolved.skip_reason
-
-
-def test_typora_root_url_relative_to_the_note(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "assets" / "x.png")
-    text = "---\ntypora-root-url: ../assets\n---\n![a](/x.png)\n"
-    resolved = resolve_one(Resolver(vault), note, text)
-    assert (resolved.path, resolved.skip_reason) == (image, None)
-
-
-def test_typora_root_url_absolute(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "pics" / "y.png")
-    text = f"---\ntypora-root-url: {vault / 'pics'}\n---\n![a](/y.png)\n"
-    resolved = resolve_one(Resolver(vault), note, text)
-    assert (resolved.path, resolved.skip_reason) == (image, None)
-
-
-def test_a_leading_slash_without_typora_is_root_relative(vault: Path) -> None:
-    note = vault / "notes" / "note.md"
-    image = make(vault / "img" / "z.png")
-    resolved = resolve_one(Resolver(vault), note, "![a](/img/z.png)")
-    assert (resolved.path, resolved.skip_reason) == (image, None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -267,13 +246,6 @@ def test_a_symlink_inside_the_root_to_a_file_outside_is_outside(
     assert resolved.path == secret
 
 
-def test_a_symlink_to_a_non_image_is_not_an_image(vault: Path) -> None:
-    make(vault / "private.txt", b"secret")
-    (vault / "notes" / "pic.png").symlink_to(vault / "private.txt")
-    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](pic.png)")
-    assert resolved.skip_reason is not None and "not an image" in resolved.skip_reason
-
-
 def test_a_symlink_inside_the_root_is_resolved(vault: Path) -> None:
     image = make(vault / "store" / "real.png")
     (vault / "notes" / "alias.png").symlink_to(image)
@@ -281,16 +253,17 @@ def test_a_symlink_inside_the_root_is_resolved(vault: Path) -> None:
     assert (resolved.path, resolved.skip_reason) == (image, None)
 
 
+def test_a_symlink_to_a_non_image_is_not_an_image(vault: Path) -> None:
+    make(vault / "private.txt", b"secret")
+    (vault / "notes" / "pic.png").symlink_to(vault / "private.txt")
+    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](pic.png)")
+    assert resolved.skip_reason is not None and "not an image" in resolved.skip_reason
+
+
 def test_non_images_are_not_uploaded(vault: Path) -> None:
     make(vault / "notes" / "data.csv", b"a,b")
     resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](data.csv)")
     assert resolved.skip_reason is not None and "not an image" in resolved.skip_reason
-
-
-def test_extension_is_case_insensitive(vault: Path) -> None:
-    image = make(vault / "notes" / "PHOTO.JPG")
-    resolved = resolve_one(Resolver(vault), vault / "notes" / "note.md", "![a](PHOTO.JPG)")
-    assert (resolved.path, resolved.skip_reason) == (image, None)
 
 
 def test_a_folder_is_not_a_file(vault: Path) -> None:

@@ -1,0 +1,117 @@
+"""Whether a note is as its last clean sync left it, and the stamps that say so, on real files and
+a real cache (the sync tests cover the same through whole runs)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imgsync.notes.freshness import NoteFreshness, content_digest, read_if_stable
+from imgsync.store.cache import RACY_WINDOW_NS, Cache, NoteStamp
+
+TEXT = b"# note\n\n![a](https://bed.example/a.png)\n"
+LONG_AGO_NS = 1_000_000_000_000_000_000
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Cache]:
+    with Cache.open(tmp_path / "data") as opened:
+        yield opened
+
+
+def write(path: Path, data: bytes = TEXT, *, mtime_ns: int = LONG_AGO_NS) -> Path:
+    path.write_bytes(data)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    return path
+
+
+def stamp(cache: Cache, note: Path, *, recorded_ns: int) -> None:
+    """Stamp ``note`` as clean as a cache whose clock says ``recorded_ns`` would."""
+    with Cache(cache.path, clock_ns=lambda: recorded_ns) as other:
+        other.put_note(note, NoteStamp.from_stat(note.stat(), content_digest(note.read_bytes())))
+
+
+def freshness(cache: Cache | None, now_ns: int, *, record: bool = True) -> NoteFreshness:
+    return NoteFreshness(cache, clock_ns=lambda: now_ns, record=record)
+
+
+def test_a_note_with_a_trusted_stamp_is_unchanged_until_edited(
+    tmp_path: Path, cache: Cache
+) -> None:
+    note = write(tmp_path / "n.md")
+    stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    assert freshness(cache, LONG_AGO_NS).unchanged(str(note))
+    assert not freshness(cache, LONG_AGO_NS).unchanged(str(tmp_path / "other.md"))
+
+    write(note, TEXT + b"edited\n")
+    assert not freshness(cache, LONG_AGO_NS).unchanged(str(note))
+    note.unlink()
+    assert not freshness(cache, LONG_AGO_NS).unchanged(str(note))
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["run", "dry-run"])
+def test_a_racy_stamp_is_proved_by_content_and_trusted_once_old(
+    tmp_path: Path, cache: Cache, record: bool
+) -> None:
+    mtime = LONG_AGO_NS
+    note = write(tmp_path / "n.md", mtime_ns=mtime)
+    stamp(cache, note, recorded_ns=mtime + 1)  # right after the write: the stat cannot vouch
+    assert not cache.get_note(note).stat_trusted
+
+    # Proved by content, but too soon after the write to trust the stat from now on.
+    assert freshness(cache, mtime + RACY_WINDOW_NS - 1, record=record).unchanged(str(note))
+    assert not cache.get_note(note).stat_trusted
+    # Old enough: stamped again and trusted (a dry run writes nothing).
+    assert freshness(cache, mtime + RACY_WINDOW_NS, record=record).unchanged(str(note))
+    assert cache.get_note(note).stat_trusted is record
+
+
+def test_a_racy_stamp_of_a_note_edited_in_the_same_tick_is_not_trusted(
+    tmp_path: Path, cache: Cache
+) -> None:
+    note = write(tmp_path / "n.md")
+    stamp(cache, note, recorded_ns=LONG_AGO_NS + 1)
+    write(note, TEXT.replace(b"# note", b"# edit"))  # same size, same mtime
+    assert not freshness(cache, LONG_AGO_NS + 2 * RACY_WINDOW_NS).unchanged(str(note))
+
+
+def test_mark_clean_stamps_only_the_bytes_the_run_left(tmp_path: Path, cache: Cache) -> None:
+    note = write(tmp_path / "n.md")
+    fresh = freshness(cache, LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    fresh.mark_clean(note, TEXT)
+    assert cache.get_note(note) == NoteStamp.from_stat(note.stat(), content_digest(TEXT))
+
+    fresh.mark_clean(note, TEXT + b"what the run wrote, before the user's edit\n")
+    assert cache.get_note(note) is None
+    fresh.mark_clean(note, TEXT)
+    fresh.forget(note)
+    assert cache.get_note(note) is None
+    fresh.mark_clean(tmp_path / "gone.md", TEXT)
+    assert cache.get_note(tmp_path / "gone.md") is None
+
+
+def test_a_dry_run_writes_no_stamp_and_no_cache_knows_no_note(tmp_path: Path, cache: Cache) -> None:
+    note = write(tmp_path / "n.md")
+    dry = freshness(cache, LONG_AGO_NS, record=False)
+    dry.mark_clean(note, TEXT)
+    assert cache.get_note(note) is None
+    stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    freshness(cache, LONG_AGO_NS, record=False).forget(note)
+    assert cache.get_note(note) is not None
+
+    without = freshness(None, LONG_AGO_NS)
+    assert not without.unchanged(str(note))
+    without.mark_clean(note, TEXT)
+    without.forget(note)
+
+
+def test_read_if_stable(tmp_path: Path) -> None:
+    note = write(tmp_path / "n.md")
+    st = note.stat()
+    assert read_if_stable(note, st) == TEXT
+    write(note, TEXT + b"more\n")
+    assert read_if_stable(note, st) is None
+    assert read_if_stable(tmp_path / "gone.md", st) is None
