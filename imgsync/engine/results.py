@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
+from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
 
 # What an image reference or upload item is (docs/contract.md): a local file, a remote URL, a link
 # already on the image bed, or a data: URI.
@@ -61,14 +61,6 @@ class UploadResult:
     def ok(self) -> bool:
         """Whether the item has a link that serves (or was left alone on purpose)."""
         return self.status != FAILED
-
-    @property
-    def exit_code(self) -> int:
-        """Transitional, for ``jobs/sync.py`` until it reads :attr:`unreachable`: the exit status
-        this result alone maps to (0 done; 4 service unreachable; else 1)."""
-        if self.ok:
-            return EXIT_OK
-        return EXIT_UNREACHABLE if self.unreachable else EXIT_PARTIAL
 
 
 def failed_result(item: str, kind: Kind, exc: BaseException) -> UploadResult:

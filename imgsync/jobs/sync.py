@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgsync.engine.results import DATA, FAILED, HOSTED, LOCAL, REMOTE, SKIPPED
-from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
+from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness, content_digest
 from imgsync.notes.walk import walk_notes
@@ -333,7 +333,7 @@ class Syncer:
             image.status, image.error = FAILED, "not uploaded"
             return image
         image.status, image.url, image.error = result.status, result.url, result.error
-        image.unreachable = result.status == FAILED and _unreachable(result)
+        image.unreachable = result.status == FAILED and result.unreachable
         return image
 
     def _is_problem(self, res: Resolved, root: Path) -> bool:
@@ -412,11 +412,6 @@ def _note_safety_net(outcome: NoteOutcome) -> Iterator[None]:
 def _note_error(exc: ImgsyncError) -> str:
     """A note error without the path the report already shows next to it."""
     return getattr(exc, "reason", None) or str(exc)
-
-
-def _unreachable(result: UploadResult) -> bool:
-    """Whether a failed upload failed because the service could not be reached (or kept failing)."""
-    return result.exit_code == EXIT_UNREACHABLE
 
 
 def _md5(text: str) -> str:

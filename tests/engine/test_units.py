@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from imgsync.engine.folders import _with_hash
 from imgsync.engine.items import is_url, item_key, local_path, resolve_item, shown_url
-from imgsync.engine.results import UploadResult, failed_result
+from imgsync.engine.results import failed_result
 from imgsync.errors import ItemError, NetworkError, ServerError
 
 MD5 = "0123456789abcdef0123456789abcdef"
@@ -62,12 +62,6 @@ def test_failed_result_says_whether_the_service_was_unreachable() -> None:
     assert (bad.error, bad.unreachable) == ("is not an image", False)
     odd = failed_result("u", "remote", KeyError("x"))
     assert odd.error == "internal error: KeyError: 'x'" and not odd.unreachable
-
-
-def test_result_exit_code_for_sync_until_it_reads_unreachable() -> None:
-    assert UploadResult("a", "local", "cached", url="http://u").exit_code == 0
-    assert UploadResult("a", "local", "failed", error="x").exit_code == 1
-    assert UploadResult("a", "local", "failed", error="x", unreachable=True).exit_code == 4
 
 
 def test_with_hash_keeps_md5_and_extension_within_the_length_limit() -> None:
