@@ -3,36 +3,51 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.clip import format_option
 from imgsync.cli.output import echo_json
 from imgsync.errors import ImgsyncError
+
+if TYPE_CHECKING:
+    from imgsync.desktop.clipboard import Clipboard
+    from imgsync.engine.results import UploadResult
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of links.")
+@format_option("url, as Typora's custom command reads it")
+@click.option("--copy", is_flag=True, help="Also put the links on the clipboard.")
 @click.argument("items", nargs=-1, required=True, metavar="ITEM...")
 @pass_app
 @handle_errors
-def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
+def upload(
+    app: AppContext, as_json: bool, fmt: str | None, copy: bool, items: tuple[str, ...]
+) -> None:
     """Upload local images or image URLs; print one link per ITEM, in order.
 
     Each ITEM's link goes on its own stdout line, or an empty line if it failed (the reason goes
     to stderr), so Typora's "Custom Command" upload can use it as is. Paths may be
     percent-encoded or file:// URIs. Exit status 1 if some items failed.
     """
-    from imgsync.engine.uploader import InOrder, UploadResult, exit_status
+    from imgsync.engine.uploader import InOrder, exit_status
     from imgsync.jobs.upload import upload_items
 
     stopped = False
+    board = _clipboard() if copy else None
+    links: list[str] = []
 
     def show(result: UploadResult) -> None:
         if not result.ok and not stopped:
             click.echo(f"imgsync: {result.input}: {result.error}", err=True)
+        link = _link(result, fmt)
+        if link:
+            links.append(link)
         if not as_json:
-            click.echo(result.url if result.ok and result.url else "")
+            click.echo(link)
 
     in_order = InOrder(len(items), show)
     try:
@@ -47,6 +62,26 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
         raise
     if as_json:
         echo_json([r.to_json() for r in results])
+    if board is not None and links:
+        board.write_text("\n".join(links))
     status = exit_status(results)
     if status:
         sys.exit(status)
+
+
+def _link(result: UploadResult, fmt: str | None) -> str:
+    """The line printed for a result: its link in ``fmt`` (bare URL by default), or empty."""
+    if not (result.ok and result.url):
+        return ""
+    if fmt is None:
+        return result.url
+    from imgsync.links import display_name, render_link
+
+    return render_link(fmt, result.url, display_name(result.input))
+
+
+def _clipboard() -> Clipboard:
+    """The clipboard for ``--copy``, found before anything is uploaded (exit 2 if none)."""
+    from imgsync.desktop.clipboard import system_clipboard
+
+    return system_clipboard()
