@@ -13,6 +13,7 @@ from imgsync.cli import (  # noqa: F401 - they register
     clip,
     demo,
     emulator,
+    hotkey,
     serve,
     sync,
     upload,

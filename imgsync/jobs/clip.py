@@ -105,20 +105,24 @@ def clip(
     upload: Upload | None = None,
     fmt: str | None = None,
     copy: bool = True,
+    content: ClipContent | Literal["read"] = "read",
     now: Callable[[], datetime] = datetime.now,
 ) -> ClipResult:
     """Upload what the clipboard holds and put the links on it (unless ``copy`` is False).
 
-    ``fmt`` overrides ``upload.format``. Raises :class:`NoImageOnClipboard` when there is nothing
-    to upload, :class:`~imgsync.desktop.clipboard.ClipboardToolMissing` when the clipboard cannot
-    be read here; a failed upload is a failed result, as in ``imgsync upload``.
+    ``fmt`` overrides ``upload.format``. ``content`` is what was read from the clipboard earlier
+    (the hotkey reads it at the press), else the clipboard is read now. Raises
+    :class:`NoImageOnClipboard` when there is nothing to upload,
+    :class:`~imgsync.desktop.clipboard.ClipboardToolMissing` when the clipboard cannot be used
+    here; a failed upload is a failed result, as in ``imgsync upload``.
     """
     fmt = fmt or settings.upload.format
     validate_format(fmt)
     board = clipboard if clipboard is not None else system_clipboard()
     send = upload if upload is not None else default_upload(settings)
+    held = board.read() if content == "read" else content
     with tempfile.TemporaryDirectory(prefix="imgsync-clip-") as folder:
-        items = clipboard_items(board.read(), Path(folder), now=now)
+        items = clipboard_items(held, Path(folder), now=now)
         results = send([item.item for item in items])
     links = [
         render_link(fmt, result.url, item.name)
