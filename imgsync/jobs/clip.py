@@ -59,6 +59,13 @@ IMAGE_NAME = "clipboard-%Y%m%d-%H%M%S"
 MAX_TEXT_ITEMS = 100
 
 
+class _ReadNow:
+    """``clip``'s default ``content``: read the clipboard when the clip runs."""
+
+
+READ_NOW = _ReadNow()
+
+
 class NoImageOnClipboard(ItemError):
     """The clipboard holds no image, and no text naming one (exit 1)."""
 
@@ -105,7 +112,7 @@ def clip(
     upload: Upload | None = None,
     fmt: str | None = None,
     copy: bool = True,
-    content: ClipContent | Literal["read"] = "read",
+    content: ClipContent | _ReadNow = READ_NOW,
     now: Callable[[], datetime] = datetime.now,
 ) -> ClipResult:
     """Upload what the clipboard holds and put the links on it (unless ``copy`` is False).
@@ -120,7 +127,7 @@ def clip(
     validate_format(fmt)
     board = clipboard if clipboard is not None else system_clipboard()
     send = upload if upload is not None else default_upload(settings)
-    held = board.read() if content == "read" else content
+    held = board.read() if isinstance(content, _ReadNow) else content
     with tempfile.TemporaryDirectory(prefix="imgsync-clip-") as folder:
         items = clipboard_items(held, Path(folder), now=now)
         results = send([item.item for item in items])

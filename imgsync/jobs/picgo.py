@@ -124,11 +124,7 @@ def safe_file_name(name: str) -> str:
 
 def response(items: Sequence[ClipItem], results: Sequence[UploadResult]) -> dict[str, Any]:
     """The protocol's answer for ``results`` (one per item, in order)."""
-    full = []
-    for item, result in zip(items, results, strict=True):
-        entry = result.to_json()
-        entry.update(input=_shown(item, result), imgUrl=result.url or "", fileName=item.name)
-        full.append(entry)
+    full = [_details(item, result) for item, result in zip(items, results, strict=True)]
     answer: dict[str, Any] = {
         "success": any(result.ok for result in results),
         "result": [result.url if result.ok and result.url else "" for result in results],
@@ -141,6 +137,23 @@ def response(items: Sequence[ClipItem], results: Sequence[UploadResult]) -> dict
             f"{len(failed)} of {len(full)} failed; {first['input']}: {first['error']}"
         )
     return answer
+
+
+def _details(item: ClipItem, result: UploadResult) -> dict[str, Any]:
+    """One ``fullResult`` entry: what ``imgsync upload --json`` says of an item, plus PicList's
+    ``imgUrl`` and ``fileName`` (the Obsidian plugin keeps these to delete images later)."""
+    return {
+        "input": _shown(item, result),
+        "ok": result.ok,
+        "url": result.url,
+        "md5": result.md5,
+        "fileID": result.file_id,
+        "error": result.error,
+        "kind": result.kind,
+        "status": result.status,
+        "imgUrl": result.url or "",
+        "fileName": item.name,
+    }
 
 
 def _shown(item: ClipItem, result: UploadResult) -> str:
