@@ -75,9 +75,10 @@ def _link(result: UploadResult, fmt: str | None) -> str:
         return ""
     if fmt is None:
         return result.url
-    from imgsync.links import display_name, render_link
+    from imgsync.jobs.clip import item_name
+    from imgsync.links import render_link
 
-    return render_link(fmt, result.url, display_name(result.input))
+    return render_link(fmt, result.url, item_name(result.input))
 
 
 def _clipboard() -> Clipboard:

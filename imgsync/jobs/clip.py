@@ -105,6 +105,14 @@ def default_upload(settings: Settings) -> Upload:
     return functools.partial(upload_items, settings)
 
 
+def item_name(item: str) -> str:
+    """The file name an upload item shows in its link, read as the engine reads the item: a
+    percent-encoded path (as Typora hands them over) by its decoded name when that is the file."""
+    from imgsync.engine.uploader import resolve_item
+
+    return display_name(str(resolve_item(item)))
+
+
 def clip(
     settings: Settings,
     *,

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgsync.errors import ImgsyncError
-from imgsync.jobs.clip import ClipItem, Upload, clipboard_items
-from imgsync.links import display_name, is_url
+from imgsync.jobs.clip import ClipItem, Upload, clipboard_items, item_name
+from imgsync.links import is_url
 
 if TYPE_CHECKING:
     from imgsync.desktop.clipboard import Clipboard
@@ -190,7 +190,7 @@ class PicGoUploads:
     def paths(self, items: Sequence[str]) -> dict[str, Any]:
         """Upload paths and URLs as the client named them."""
         found = [
-            ClipItem(text, display_name(text), "url" if is_url(text) else "path") for text in items
+            ClipItem(text, item_name(text), "url" if is_url(text) else "path") for text in items
         ]
         return response(found, self._upload(list(items)))
 

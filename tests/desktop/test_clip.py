@@ -224,3 +224,16 @@ def test_upload_copy_without_a_clipboard_tool_uploads_nothing(
     assert "install xclip" in result.stderr
     assert control.created_md5s() == []
     assert os.environ.get("DISPLAY") is not None
+
+
+def test_upload_format_names_a_percent_encoded_path_by_its_file(
+    control: Control, env: dict[str, str], tmp_path: Path
+) -> None:
+    from urllib.parse import quote
+
+    write_image(tmp_path / "截图 (1).png", "png", "upload-format-encoded")
+    result = imgsync(
+        env, "upload", "--format", "$fileName$extName $url", quote(str(tmp_path / "截图 (1).png"))
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("截图 (1).png http://")

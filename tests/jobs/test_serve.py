@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -119,6 +120,18 @@ def test_typora_path_list(control: Control, client: Client, tmp_path: Path) -> N
     assert [f["imgUrl"] for f in full] == urls
     assert [f["md5"] for f in full] == [md5(a), md5(b)]
     assert "message" not in document
+
+
+def test_percent_encoded_and_file_uri_paths(
+    control: Control, client: Client, tmp_path: Path
+) -> None:
+    """Typora may hand paths percent-encoded (docs/users.md)."""
+    data = write_image(tmp_path / "my notes" / "截图 (1).png", "png", "serve-encoded")
+    path = str(tmp_path / "my notes" / "截图 (1).png")
+    status, document = client.upload_list([quote(path), "file://" + quote(path)])
+    assert status == 200 and document["success"] is True
+    assert [control.fetch(url) for url in document["result"]] == [data, data]
+    assert [f["fileName"] for f in document["fullResult"]] == ["截图 (1).png"] * 2
 
 
 def test_failed_items_keep_their_place(control: Control, client: Client, tmp_path: Path) -> None:
