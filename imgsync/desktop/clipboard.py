@@ -166,6 +166,8 @@ class XclipClipboard(_CommandClipboard):
     def _offered(self) -> list[str]:
         code, out, err = self._call(["xclip", "-selection", "clipboard", "-t", "TARGETS", "-o"])
         if code != 0:
+            if b"open display" in err:  # "Error: Can't open display: :5"
+                raise ClipboardError(f"xclip cannot reach the X display: {_decode(err).strip()}")
             log.debug("xclip TARGETS: status %s: %s", code, _decode(err).strip())
             return []  # no owner: the clipboard is empty
         return [line.strip() for line in _decode(out).splitlines() if line.strip()]

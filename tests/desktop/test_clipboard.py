@@ -105,6 +105,14 @@ def test_a_clipboard_that_does_not_answer_times_out(x11: XDisplay, tmp_path: Pat
         XclipClipboard(run=hung, timeout=0.5).read()
 
 
+def test_a_display_that_is_gone_is_an_error_not_an_empty_clipboard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DISPLAY", ":4999")
+    with pytest.raises(ClipboardError, match="cannot reach the X display"):
+        XclipClipboard().read()
+
+
 def test_pick_type_prefers_kept_images_then_any_image_then_text() -> None:
     assert pick_type(["UTF8_STRING", "image/bmp", "image/png"]) == PNG
     assert pick_type(["UTF8_STRING", "image/jpeg", "image/bmp"]) == JPEG
