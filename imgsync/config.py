@@ -14,7 +14,7 @@ the network, and nothing here checks that credentials exist: commands that need 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +56,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = MappingProxyType(
         "IMGSYNC_CLIENT_ID": ("account", "client_id"),
         "IMGSYNC_CLIENT_SECRET": ("account", "client_secret"),
         "IMGSYNC_ACCESS_TOKEN": ("account", "access_token"),
+        "IMGSYNC_SERVE_SECRET": ("serve", "secret"),
     }
 )
 
@@ -130,6 +131,35 @@ class UploadSettings:
     # such as cloud metadata): a shared note must not publish what only this machine or its
     # network can see. True for users who want their LAN images on the public image bed.
     allow_private_urls: bool = False
+    # How `imgsync clip` and the hotkey write a link (imgsync.links): markdown, html, url, or a
+    # template with $url, $fileName, $extName. `imgsync upload` prints bare URLs unless given
+    # --format: Typora's custom command reads URLs, and a config change must not break it.
+    format: str = "markdown"
+
+
+# PicGo's port, which Typora's and Obsidian's PicGo options call (docs/users.md).
+PICGO_PORT = 36677
+# Largest TCP port number; 0 asks the system for a free one.
+MAX_PORT = 65535
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The PicGo-compatible server (`imgsync serve`)."""
+
+    # Loopback only by default: the server uploads local files for whoever can reach it.
+    host: str = "127.0.0.1"
+    port: int = PICGO_PORT
+    # With a secret, uploads need it (Authorization: Bearer, X-PicGo-Secret or ?key=).
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class HotkeySettings:
+    """The global hotkey daemon (`imgsync hotkey`)."""
+
+    # pynput's chord syntax; xdotool's "ctrl+alt+u" is accepted too.
+    keys: str = "<ctrl>+<alt>+u"
 
 
 @dataclass(frozen=True)
@@ -139,6 +169,8 @@ class Settings:
     account: AccountSettings = AccountSettings()
     network: NetworkSettings = NetworkSettings()
     upload: UploadSettings = UploadSettings()
+    serve: ServeSettings = ServeSettings()
+    hotkey: HotkeySettings = HotkeySettings()
     data_dir: Path = Path(".")
     config_path: Path | None = None
 
@@ -161,7 +193,13 @@ class Settings:
 
 
 SECTIONS: Mapping[str, type] = MappingProxyType(
-    {"account": AccountSettings, "network": NetworkSettings, "upload": UploadSettings}
+    {
+        "account": AccountSettings,
+        "network": NetworkSettings,
+        "upload": UploadSettings,
+        "serve": ServeSettings,
+        "hotkey": HotkeySettings,
+    }
 )
 
 
@@ -218,6 +256,8 @@ def load_settings(
         account=built["account"],
         network=built["network"],
         upload=built["upload"],
+        serve=built["serve"],
+        hotkey=built["hotkey"],
         data_dir=data_dir,
         config_path=path,
     )
@@ -342,6 +382,7 @@ def _validate(
             f"{source('upload', 'link')}: upload.link must be one of "
             f"{', '.join(LINK_FIELDS)}, not {up.link!r}"
         )
+    _validate_desktop(settings, source)
     from imgsync.naming import validate_template
 
     for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):
@@ -349,3 +390,22 @@ def _validate(
             validate_template(getattr(up, key), kind=kind)
         except ConfigError as exc:
             raise ConfigError(f"{source('upload', key)}: upload.{key}: {exc}") from None
+
+
+def _validate_desktop(settings: Settings, source: Callable[[str, str], str]) -> None:
+    """The keys of the clip, hotkey and serve commands."""
+    from imgsync.links import validate_format
+
+    try:
+        validate_format(settings.upload.format)
+    except ConfigError as exc:
+        raise ConfigError(f"{source('upload', 'format')}: upload.format: {exc}") from None
+    serve, hotkey = settings.serve, settings.hotkey
+    if not 0 <= serve.port <= MAX_PORT:
+        raise ConfigError(
+            f"{source('serve', 'port')}: serve.port must be 0 to {MAX_PORT} (0: a free port)"
+        )
+    if not serve.host.strip():
+        raise ConfigError(f"{source('serve', 'host')}: serve.host must not be empty")
+    if not hotkey.keys.strip():
+        raise ConfigError(f"{source('hotkey', 'keys')}: hotkey.keys must not be empty")

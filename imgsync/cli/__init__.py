@@ -8,7 +8,16 @@ editor, so start-up must stay small.
 
 from __future__ import annotations
 
-from imgsync.cli import account, demo, emulator, sync, upload  # noqa: F401 - they register
+from imgsync.cli import (  # noqa: F401 - they register
+    account,
+    clip,
+    demo,
+    emulator,
+    hotkey,
+    serve,
+    sync,
+    upload,
+)
 from imgsync.cli.app import main
 
 __all__ = ["main"]

@@ -63,6 +63,7 @@ class _Redactor(logging.Filter):
 
 def _install_redaction(settings: Settings) -> None:
     secrets = [settings.account.client_secret, settings.account.access_token]
+    secrets.append(settings.serve.secret)
     for handler in logging.getLogger().handlers:
         for old in [f for f in handler.filters if isinstance(f, _Redactor)]:
             handler.removeFilter(old)

@@ -7,25 +7,30 @@ which exit status a run of them maps to; the engine only says what happened to e
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json
-from imgsync.engine.items import is_url
-from imgsync.engine.results import FAILED, LOCAL, REMOTE, UploadResult
-from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
+from imgsync.cli.results import InOrder, exit_status, format_option, result_json
+from imgsync.engine.results import UploadResult
+from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
+
+if TYPE_CHECKING:
+    from imgsync.desktop.clipboard import Clipboard
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of links.")
+@format_option("url, as Typora's custom command reads it")
+@click.option("--copy", is_flag=True, help="Also put the links on the clipboard.")
 @click.argument("items", nargs=-1, required=True, metavar="ITEM...")
 @pass_app
 @handle_errors
-def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
+def upload(
+    app: AppContext, as_json: bool, fmt: str | None, copy: bool, items: tuple[str, ...]
+) -> None:
     """Upload local images or image URLs; print one link per ITEM, in order.
 
     Each ITEM's link goes on its own stdout line, or an empty line if it failed (the reason goes
@@ -35,12 +40,17 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
     from imgsync.jobs.upload import upload_items
 
     stopped = False
+    board = _clipboard() if copy else None
+    links: list[str] = []
 
     def show(result: UploadResult) -> None:
         if not result.ok and not stopped:
             click.echo(f"imgsync: {result.input}: {result.error}", err=True)
+        link = _link(result, fmt)
+        if link:
+            links.append(link)
         if not as_json:
-            click.echo(result.url if result.ok and result.url else "")
+            click.echo(link)
 
     in_order = InOrder(len(items), show)
     try:
@@ -55,68 +65,27 @@ def upload(app: AppContext, as_json: bool, items: tuple[str, ...]) -> None:
         raise
     if as_json:
         echo_json([result_json(r) for r in results])
+    if board is not None and links:
+        board.write_text("\n".join(links))
     status = exit_status(results)
     if status:
         sys.exit(status)
 
 
-def result_json(result: UploadResult) -> dict[str, Any]:
-    """The object ``imgsync upload --json`` prints for one item (docs/contract.md)."""
-    return {
-        "input": result.input,
-        "ok": result.ok,
-        "url": result.url,
-        "md5": result.md5,
-        "fileID": result.file_id,
-        "error": result.error,
-        "kind": result.kind,
-        "status": result.status,
-    }
+def _link(result: UploadResult, fmt: str | None) -> str:
+    """The line printed for a result: its link in ``fmt`` (bare URL by default), or empty."""
+    if not (result.ok and result.url):
+        return ""
+    if fmt is None:
+        return result.url
+    from imgsync.jobs.clip import item_name
+    from imgsync.links import render_link
+
+    return render_link(fmt, result.url, item_name(result.input))
 
 
-def exit_status(results: Sequence[UploadResult]) -> int:
-    """The command's exit status (docs/contract.md): 0 all done; 4 when every item failed because
-    the service could not be reached or kept failing; else 1 if any item failed."""
-    failed = [r for r in results if not r.ok]
-    if not failed:
-        return EXIT_OK
-    if len(failed) == len(results) and all(r.unreachable for r in failed):
-        return EXIT_UNREACHABLE
-    return EXIT_PARTIAL
+def _clipboard() -> Clipboard:
+    """The clipboard for ``--copy``, found before anything is uploaded (exit 2 if none)."""
+    from imgsync.desktop.clipboard import system_clipboard
 
-
-class InOrder:
-    """Hands results to ``emit`` in input order, each as soon as it and all before it are known.
-
-    Use as ``on_result`` of the upload job: the Typora protocol wants exactly one stdout line per
-    item, in order, and a long upload should not hold back the lines before it.
-    """
-
-    def __init__(self, count: int, emit: Callable[[UploadResult], None]) -> None:
-        self.results: list[UploadResult] = []
-        self._count = count
-        self._emit = emit
-        self._waiting: dict[int, UploadResult] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, index: int, result: UploadResult) -> None:
-        with self._lock:
-            self._waiting[index] = result
-            while len(self.results) in self._waiting:
-                ready = self._waiting.pop(len(self.results))
-                self.results.append(ready)
-                self._emit(ready)
-
-    def fail_rest(self, items: Sequence[str], error: str, *, unreachable: bool) -> None:
-        """Emit a failure for every item not reported yet (the run stopped early)."""
-        with self._lock:
-            for index in range(len(self.results), self._count):
-                result = self._waiting.pop(index, None) or UploadResult(
-                    str(items[index]),
-                    REMOTE if is_url(str(items[index])) else LOCAL,
-                    FAILED,
-                    error=error,
-                    unreachable=unreachable,
-                )
-                self.results.append(result)
-                self._emit(result)
+    return system_clipboard()

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from imgsync.cli import main
-from imgsync.cli.upload import InOrder, exit_status, result_json
+from imgsync.cli.results import InOrder, exit_status, result_json
 from imgsync.engine.results import UploadResult
 
 from ..support import Control, image_bytes, md5, write_config, write_image

@@ -1,0 +1,144 @@
+"""A real X server (Xvfb) for the tests, and the clipboard as other applications use it (xclip).
+
+Xvfb picks a free display number itself (``-displayfd``) and writes it once it accepts
+connections; the server is then checked with ``xdpyinfo`` under a deadline. Each test gets a
+server of its own, so each starts with an empty clipboard. .ci/run installs xvfb, xclip, xdotool
+and x11-utils.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+# Xvfb is up in a fraction of a second; a loaded CI machine gets generous room.
+START_TIMEOUT_S = 20.0
+TOOLS = ("Xvfb", "xclip", "xdotool", "xdpyinfo")
+
+
+@dataclass(frozen=True)
+class XDisplay:
+    """A running X server: its name (``:3``) and an environment that points at it."""
+
+    name: str
+    env: dict[str, str]
+
+    def run(self, *args: str, data: bytes | None = None, timeout: float = 10.0) -> bytes:
+        proc = subprocess.run(
+            args, input=data, env=self.env, capture_output=True, timeout=timeout, check=True
+        )
+        return proc.stdout
+
+    def put(self, data: bytes, mime: str) -> None:
+        """Put ``data`` on the CLIPBOARD selection as ``mime``, as an application copying it."""
+        subprocess.run(
+            ["xclip", "-selection", "clipboard", "-t", mime, "-i"],
+            input=data,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=True,
+        )
+
+    def put_file(self, path: os.PathLike[str] | str, mime: str) -> None:
+        """``xclip -selection clipboard -t MIME -i FILE``."""
+        subprocess.run(
+            ["xclip", "-selection", "clipboard", "-t", mime, "-i", str(path)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=True,
+        )
+
+    def put_text(self, text: str) -> None:
+        self.put(text.encode(), "UTF8_STRING")
+
+    def targets(self) -> list[str]:
+        """The types the clipboard's owner offers ([] when it has none)."""
+        proc = subprocess.run(
+            ["xclip", "-selection", "clipboard", "-t", "TARGETS", "-o"],
+            env=self.env,
+            capture_output=True,
+            timeout=10,
+        )
+        return proc.stdout.decode().split() if proc.returncode == 0 else []
+
+    def text(self) -> str | None:
+        """The clipboard's text, read back with xclip; None when it offers none."""
+        if "UTF8_STRING" not in self.targets():
+            return None
+        return self.run("xclip", "-selection", "clipboard", "-t", "UTF8_STRING", "-o").decode()
+
+    def key(self, chord: str) -> None:
+        """Press a key chord, as a person would: ``xdotool key ctrl+alt+u``."""
+        self.run("xdotool", "key", chord)
+
+
+def _read_display(fd: int, proc: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    text = b""
+    while not text.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            raise RuntimeError(f"Xvfb did not start within {START_TIMEOUT_S} s")
+        ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if ready:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                raise RuntimeError("Xvfb closed its display pipe without a display number")
+            text += chunk
+    return ":" + text.decode().strip()
+
+
+def _wait_connectable(env: dict[str, str]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        probe = subprocess.run(["xdpyinfo"], env=env, capture_output=True, timeout=10)
+        if probe.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"X server not reachable: {probe.stderr.decode().strip()}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_xvfb() -> Iterator[XDisplay]:
+    """Start Xvfb on a free display, yield it once it accepts connections, stop it after."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"the desktop tests need {', '.join(missing)}: apt-get install xvfb xclip xdotool "
+            "x11-utils (.ci/run installs them)"
+        )
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    try:
+        name = _read_display(read_fd, proc)
+        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+        env["DISPLAY"] = name
+        _wait_connectable(env)
+        yield XDisplay(name, env)
+    finally:
+        os.close(read_fd)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
