@@ -141,6 +141,37 @@ def test_forget_file_id(cache: Cache) -> None:
     assert cache.get_object(MD5_A, 10) is None
 
 
+def test_object_by_file_id(cache: Cache) -> None:
+    obj = make_object(file_id="known")
+    cache.put_object(obj)
+    assert cache.get_object_by_file_id("known") == obj
+    assert cache.get_object_by_file_id("unknown") is None
+    other = Cache(cache.path, namespace="another account")
+    try:
+        assert other.get_object_by_file_id("known") is None
+    finally:
+        other.close()
+
+
+def test_put_objects_writes_all_in_one_go(cache: Cache) -> None:
+    objects = [make_object(md5=f"{n:032x}", file_id=f"f{n}") for n in range(50)]
+    assert cache.put_objects(iter(objects)) == 50
+    assert set(cache.iter_objects()) == set(objects)
+    # Replacing, as put_object does.
+    assert cache.put_objects([make_object(md5=f"{0:032x}", file_id="f0-new")]) == 1
+    assert cache.get_object(f"{0:032x}", 10).file_id == "f0-new"
+
+
+def test_put_objects_is_all_or_nothing(cache: Cache) -> None:
+    def objects():
+        yield make_object(md5=MD5_A, file_id="first")
+        raise RuntimeError("the listing failed half-way")
+
+    with pytest.raises(RuntimeError):
+        cache.put_objects(objects())
+    assert cache.get_object(MD5_A, 10) is None
+
+
 def test_iter_objects_pages_through_everything(
     cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
