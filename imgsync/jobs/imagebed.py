@@ -90,8 +90,8 @@ class ItemOutcome:
     """What happened to one item of a manage command (an ID, a path, a URL), as it was given.
 
     ``status`` is the command's word for what was done (``deleted``, ``moved``, ``ready``,
-    ``found``, ``started``, ``migrated``, ``exists``) or ``failed``; ``exit_code`` is the status a failure
-    maps to: 4 when the service could not be reached, else 1.
+    ``found``, ``started``, ``migrated``, ``exists``) or ``failed``; ``exit_code`` is the status
+    a failure maps to: 4 when the service could not be reached, else 1.
     """
 
     input: str
