@@ -8,7 +8,7 @@ editor, so start-up must stay small.
 
 from __future__ import annotations
 
-from imgsync.cli import account, demo, emulator, sync, upload  # noqa: F401 - they register
+from imgsync.cli import account, cache, demo, emulator, manage, sync, tasks, upload  # noqa: F401
 from imgsync.cli.app import main
 
 __all__ = ["main"]

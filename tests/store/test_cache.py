@@ -404,8 +404,9 @@ def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
         Cache(db)
     error = caught.value
     assert isinstance(error, ImgsyncError) and error.exit_code == EXIT_USAGE
-    # It names the file and what to do with it (no command that does not exist).
-    assert "damaged" in str(error) and str(db) in str(error) and "delete it" in str(error)
+    # It names the file and the command that clears it.
+    assert "damaged" in str(error) and str(db) in str(error)
+    assert "run `imgsync cache clear`" in str(error)
     assert_not_open(db)
     # The way out: remove the files, start again.
     assert db in remove_cache_files(db)
@@ -424,7 +425,7 @@ def test_damaged_page_found_later_is_reported_as_corrupt(tmp_path: Path) -> None
     for offset in range(page_size, len(data), page_size):  # keep the header page, smash the rest
         data[offset : offset + page_size] = b"\xa5" * page_size
     db.write_bytes(bytes(data))
-    with pytest.raises(CacheCorrupt, match="delete it"), Cache(db) as cache:
+    with pytest.raises(CacheCorrupt, match="imgsync cache clear"), Cache(db) as cache:
         cache.get_object(f"{5:032x}", 10)
 
 
@@ -435,7 +436,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(CacheCorrupt, match="newer imgsync"):
+    with pytest.raises(CacheCorrupt, match="newer imgsync.*imgsync cache clear"):
         Cache(db)
     assert_not_open(db)
 
