@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from imgsync.cli import (  # noqa: F401 - they register
     account,
+    cache,
     clip,
     demo,
     emulator,
     hotkey,
+    manage,
     serve,
     sync,
+    tasks,
     upload,
 )
 from imgsync.cli.app import main

@@ -27,7 +27,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,9 +185,32 @@ class Cache:
         )
         return RemoteObject(*row) if row else None
 
+    def get_object_by_file_id(self, file_id: str) -> RemoteObject | None:
+        """The object with this remote file ID, if one is known (``imgsync rm`` then knows the ID
+        names a file, not a folder, without asking the service)."""
+        row = self._db.one(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE namespace = ? AND file_id = ?",
+            (self.namespace, file_id),
+        )
+        return RemoteObject(*row) if row else None
+
     def put_object(self, obj: RemoteObject) -> None:
         """Remember ``obj`` (replacing what was known about the same md5 and size)."""
         self._db.write(lambda conn: self._upsert_object(conn, obj))
+
+    def put_objects(self, objects: Iterable[RemoteObject]) -> int:
+        """Remember every object of ``objects`` in one transaction (``imgsync cache rebuild``
+        writes thousands: one commit each would take seconds); return how many."""
+        count = 0
+
+        def put_all(conn: sqlite3.Connection) -> None:
+            nonlocal count
+            for obj in objects:
+                self._upsert_object(conn, obj)
+                count += 1
+
+        self._db.write(put_all, transaction=True)
+        return count
 
     def forget_object(self, md5: str) -> None:
         """Forget the objects with this md5 and the URLs migrated to them (deleted remotely)."""

@@ -8,8 +8,9 @@ writer), a busy timeout instead of instant "database is locked" failures, one co
 calling the busy handler).
 
 The file is private (0600; sqlite gives the ``-wal`` and ``-shm`` files the database's mode). A
-damaged file raises :class:`CacheCorrupt`, saying what to delete; never a traceback. What the
-tables hold is :mod:`imgsync.store.schema`'s; what they mean is :mod:`imgsync.store.cache`'s.
+damaged file raises :class:`CacheCorrupt`, naming the command that clears it; never a traceback.
+What the tables hold is :mod:`imgsync.store.schema`'s; what they mean is
+:mod:`imgsync.store.cache`'s.
 
 Only the standard library is imported here: a cache hit for ``imgsync upload x.png`` is on the path
 of every paste in an editor.
@@ -46,6 +47,10 @@ PRIVATE_DIR_MODE = 0o700
 
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
+# The way out of a damaged or too new file, named in its error: the command removes the file
+# (:func:`remove_cache_files`) when sqlite can no longer open it.
+CLEAR_COMMAND = "imgsync cache clear"
+
 
 class CacheCorrupt(CacheError):
     """The cache file is damaged, not a database, or from a newer imgsync: it must be cleared."""
@@ -60,8 +65,9 @@ class CacheBusy(CacheError):
 def remove_cache_files(path: Path) -> list[Path]:
     """Delete the database at ``path`` and its side files; return what was removed.
 
-    The way out of :class:`CacheCorrupt`: it works on a file sqlite can no
-    longer open. Another process that still has the file open keeps using its unlinked copy.
+    The way out of :class:`CacheCorrupt` (what :data:`CLEAR_COMMAND` does then): it works on a file
+    sqlite can no longer open. Another process that still has the file open keeps using its
+    unlinked copy.
     """
     removed = []
     for candidate in [Path(path), *(Path(f"{path}{suffix}") for suffix in _SQLITE_SIDE_FILES)]:
@@ -182,9 +188,9 @@ class Database:
             return
         if version > SCHEMA_VERSION:
             raise CacheCorrupt(
-                f"the cache {self.path} was written by a newer imgsync (schema {version}, this one "
-                f"knows {SCHEMA_VERSION}); upgrade imgsync, or delete {self.path} (and its -wal and"
-                " -shm files) to start afresh"
+                f"the cache {self.path} was written by a newer imgsync (schema {version}, this one"
+                f" knows {SCHEMA_VERSION}); upgrade imgsync, or run `{CLEAR_COMMAND}` to start"
+                " afresh"
             )
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -241,8 +247,8 @@ class Database:
             name = getattr(exc, "sqlite_errorname", "") or ""
             if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
                 raise CacheCorrupt(
-                    f"the cache {self.path} is damaged ({exc}); delete it (and its -wal and"
-                    " -shm files) to start a fresh one: nothing on the image bed is lost"
+                    f"the cache {self.path} is damaged ({exc}); run `{CLEAR_COMMAND}` to start a"
+                    " fresh one: nothing on the image bed is lost"
                 ) from exc
             if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
                 raise CacheBusy(

@@ -141,6 +141,37 @@ def test_forget_file_id(cache: Cache) -> None:
     assert cache.get_object(MD5_A, 10) is None
 
 
+def test_object_by_file_id(cache: Cache) -> None:
+    obj = make_object(file_id="known")
+    cache.put_object(obj)
+    assert cache.get_object_by_file_id("known") == obj
+    assert cache.get_object_by_file_id("unknown") is None
+    other = Cache(cache.path, namespace="another account")
+    try:
+        assert other.get_object_by_file_id("known") is None
+    finally:
+        other.close()
+
+
+def test_put_objects_writes_all_in_one_go(cache: Cache) -> None:
+    objects = [make_object(md5=f"{n:032x}", file_id=f"f{n}") for n in range(50)]
+    assert cache.put_objects(iter(objects)) == 50
+    assert set(cache.iter_objects()) == set(objects)
+    # Replacing, as put_object does.
+    assert cache.put_objects([make_object(md5=f"{0:032x}", file_id="f0-new")]) == 1
+    assert cache.get_object(f"{0:032x}", 10).file_id == "f0-new"
+
+
+def test_put_objects_is_all_or_nothing(cache: Cache) -> None:
+    def objects():
+        yield make_object(md5=MD5_A, file_id="first")
+        raise RuntimeError("the listing failed half-way")
+
+    with pytest.raises(RuntimeError):
+        cache.put_objects(objects())
+    assert cache.get_object(MD5_A, 10) is None
+
+
 def test_iter_objects_pages_through_everything(
     cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -373,8 +404,9 @@ def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
         Cache(db)
     error = caught.value
     assert isinstance(error, ImgsyncError) and error.exit_code == EXIT_USAGE
-    # It names the file and what to do with it (no command that does not exist).
-    assert "damaged" in str(error) and str(db) in str(error) and "delete it" in str(error)
+    # It names the file and the command that clears it.
+    assert "damaged" in str(error) and str(db) in str(error)
+    assert "run `imgsync cache clear`" in str(error)
     assert_not_open(db)
     # The way out: remove the files, start again.
     assert db in remove_cache_files(db)
@@ -393,7 +425,7 @@ def test_damaged_page_found_later_is_reported_as_corrupt(tmp_path: Path) -> None
     for offset in range(page_size, len(data), page_size):  # keep the header page, smash the rest
         data[offset : offset + page_size] = b"\xa5" * page_size
     db.write_bytes(bytes(data))
-    with pytest.raises(CacheCorrupt, match="delete it"), Cache(db) as cache:
+    with pytest.raises(CacheCorrupt, match="imgsync cache clear"), Cache(db) as cache:
         cache.get_object(f"{5:032x}", 10)
 
 
@@ -404,7 +436,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(CacheCorrupt, match="newer imgsync"):
+    with pytest.raises(CacheCorrupt, match="newer imgsync.*imgsync cache clear"):
         Cache(db)
     assert_not_open(db)
 
