@@ -111,15 +111,24 @@ def _wait_connectable(env: dict[str, str]) -> None:
         time.sleep(0.05)
 
 
+# Set by .ci/run, which installs the X tools: without them the desktop tests fail instead of
+# skipping (a developer's machine without Xvfb skips them, saying what to install).
+REQUIRE_ENV = "IMGSYNC_REQUIRE_DESKTOP_TESTS"
+
+
 @contextlib.contextmanager
 def running_xvfb() -> Iterator[XDisplay]:
     """Start Xvfb on a free display, yield it once it accepts connections, stop it after."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        pytest.fail(
+        reason = (
             f"the desktop tests need {', '.join(missing)}: apt-get install xvfb xclip xdotool "
             "x11-utils (.ci/run installs them)"
         )
+        # CI installs them and sets this, so there a missing tool is a failure, never a skip.
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(reason)
+        pytest.skip(reason)
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
