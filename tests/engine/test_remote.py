@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 
 from imgsync.engine.uploader import Uploader
 
+from ..loopback import LoopbackServer
 from ..support import Control, image_bytes, md5
 
 REFERER = "https://notes.example/"
@@ -48,11 +49,8 @@ class ImageServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler).start()
+        self.base = self.server.url
 
     def add(self, path: str, data: bytes, mime: str = "image/png") -> str:
         self.files[path] = (data, mime)
@@ -60,8 +58,7 @@ class ImageServer:
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
