@@ -114,19 +114,22 @@ def test_same_bytes_in_the_folder_are_overwritten_not_doubled(bed: Bed, origin: 
     assert len(bed.listing(folder)["fileList"]) == 1
 
 
-def test_missing_remote_file_fails_the_task(bed: Bed, origin: Origin) -> None:
-    body = {"url": origin.url + "/missing.png", "callBackUrl": origin.url + "/cb", "type": 1}
+@pytest.mark.parametrize(
+    ("served", "reason"),
+    [(None, "404"), (b"<html><body>not an image</body></html>", "不是支持的图片格式")],
+    ids=["missing", "not an image"],
+)
+def test_a_fetch_that_yields_no_image_fails_the_task(
+    bed: Bed, origin: Origin, served: bytes | None, reason: str
+) -> None:
+    if served is not None:
+        origin.files["/page.png"] = served
+    body = {"url": origin.url + "/page.png", "callBackUrl": origin.url + "/cb", "type": 1}
     task_id = bed.ok(OFFLINE, body)["taskID"]
     assert _finished(bed, task_id)["status"] == 1
     (callback,) = wait_for(lambda: origin.callbacks)
-    assert callback["status"] == 1 and "404" in callback["failReason"]
+    assert callback["status"] == 1 and reason in callback["failReason"]
     assert bed.files() == []
-
-
-def test_non_image_fails_the_task(bed: Bed, origin: Origin) -> None:
-    origin.files["/page.png"] = b"<html><body>not an image</body></html>"
-    task_id = bed.ok(OFFLINE, {"url": origin.url + "/page.png", "type": 1})["taskID"]
-    assert _finished(bed, task_id)["status"] == 1
 
 
 def test_unreachable_host_fails_after_retrying(bed: Bed) -> None:
