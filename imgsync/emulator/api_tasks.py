@@ -7,15 +7,13 @@ record the task and answer its id, or report a task's progress in the reference'
 from __future__ import annotations
 
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .app import Call
 from .media import filename_problem, has_image_extension
 from .model import COPY_UNFINISHED, CopyTask, OfflineTask
 from .protocol import MAX_PAGE_SIZE, bad_request
 from .state import ID_BODY_CHARS, random_text
-
-if TYPE_CHECKING:
-    from .app import Call, Route
 
 # Reference, source/copy: "可创建的任务数:3".
 MAX_UNFINISHED_COPY_TASKS = 3
@@ -122,15 +120,3 @@ def copy_fail(call: Call) -> dict[str, Any]:
     chosen = task.failures[(page - 1) * limit : page * limit]
     # Reference example: an empty list is null, not [].
     return {"total": len(task.failures), "list": [dict(f) for f in chosen] or None}
-
-
-def routes() -> dict[str, Route]:
-    from .app import Route
-
-    return {
-        "/api/v1/oss/offline/download": Route("POST", offline_download),
-        "/api/v1/oss/offline/download/process": Route("GET", offline_process),
-        "/api/v1/oss/source/copy": Route("POST", source_copy),
-        "/api/v1/oss/source/copy/process": Route("GET", copy_process),
-        "/api/v1/oss/source/copy/fail": Route("GET", copy_fail),
-    }

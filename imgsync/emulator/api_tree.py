@@ -3,13 +3,14 @@ plus the download URLs that serve stored bytes.
 
 Each handler validates its parameters exactly as the reference types them (names, casing, JSON
 types, ``type: 1``) and answers the reference's shapes, so a client that drifts from the reference
-fails here. Handlers run with the state lock held (see :mod:`imgsync.emulator.app`).
+fails here. Handlers run with the state lock held (see :mod:`imgsync.emulator.routing`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .app import Call, EmulatorApp
 from .media import extension_of, filename_problem
 from .model import Node
 from .protocol import (
@@ -26,9 +27,6 @@ from .protocol import (
     rfc3339_china,
 )
 from .state import STORAGE_NODE
-
-if TYPE_CHECKING:
-    from .app import Call, EmulatorApp, Route
 
 # Reference: "status ... 大于100为审核驳回文件": such a file's link does not serve.
 REVIEW_REJECTED_ABOVE = 100
@@ -218,16 +216,3 @@ def count_traffic(app: EmulatorApp, node: Node) -> None:
     """totalTraffic grows by the bytes served (GUESS: the unit is bytes)."""
     node.total_traffic += node.size
     app.state.mark_dirty()
-
-
-def routes() -> dict[str, Route]:
-    from .app import Route
-
-    return {
-        "/api/v1/access_token": Route("POST", access_token, needs_token=False),
-        "/upload/v1/oss/file/mkdir": Route("POST", mkdir),
-        "/api/v1/oss/file/list": Route("POST", list_files),
-        "/api/v1/oss/file/detail": Route("GET", detail),
-        "/api/v1/oss/file/delete": Route("POST", delete),
-        "/api/v1/oss/file/move": Route("POST", move),
-    }

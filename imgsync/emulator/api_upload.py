@@ -16,11 +16,13 @@ import base64
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
-from .media import filename_problem
+from .app import Call, EmulatorApp
+from .media import MAX_FILE_SIZE, filename_problem
 from .model import PHASE_DONE, PHASE_FAILED, PHASE_OPEN, PHASE_VERIFYING, Grant, Upload
 from .protocol import (
     CODE_BAD_REQUEST,
@@ -32,13 +34,6 @@ from .protocol import (
     bad_request,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from .app import Call, EmulatorApp, Route
-
-# api-facts: images of at most 100 MB; 0-byte files are not accepted. GUESS: 100 MiB exactly.
-MAX_FILE_SIZE = 100 * 1024 * 1024
 ETAG_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 # The reference's preuploadID is a long base64 text ("h1Kiaaaaaaac/0IDD87I..."); same flavour here,
 # slashes and plus signs included, to catch clients that put it in a URL unescaped.
@@ -311,16 +306,3 @@ def record_slice(app: EmulatorApp, target: PutTarget, md5: str) -> None:
         raise S3Error(404, "NoSuchUpload", "the upload was completed while this slice arrived")
     upload.slices[str(target.slice_no)] = [target.length, md5]
     app.state.mark_dirty()
-
-
-def routes() -> dict[str, Route]:
-    from .app import Route
-
-    return {
-        "/upload/v1/oss/file/create": Route("POST", create),
-        "/upload/v1/oss/file/get_upload_url": Route("POST", get_upload_url),
-        "/upload/v1/oss/file/upload_complete": Route("POST", upload_complete),
-        "/upload/v1/oss/file/upload_async_result": Route("POST", upload_async_result),
-        # GUESS: the cloud-drive name of this endpoint, mirrored under the image-bed prefix.
-        "/upload/v1/oss/file/list_upload_parts": Route("POST", list_upload_parts),
-    }

@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .api_tree import render_node
+from .app import EmulatorApp
 from .faults import FaultPlanError
 from .model import DriveFile, to_json
 from .protocol import is_json_integer
 from .settings import SettingsError
-
-if TYPE_CHECKING:
-    from .app import EmulatorApp
 
 CONTROL_PREFIX = "/_emulator/"
 
@@ -138,7 +136,7 @@ def get_state(app: EmulatorApp, body: Any) -> dict[str, Any]:
         }
 
 
-Handler = Callable[["EmulatorApp", Any], dict[str, Any]]
+Handler = Callable[[EmulatorApp, Any], dict[str, Any]]
 
 CONTROL_ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "requests"): get_requests,

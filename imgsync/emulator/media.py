@@ -11,6 +11,9 @@ import mimetypes
 
 # Reference, copy and offline sections: "png, gif, jpeg, tiff, webp, jpg, tif, svg, bmp".
 IMAGE_EXTENSIONS = frozenset({"png", "gif", "jpeg", "jpg", "tiff", "tif", "webp", "svg", "bmp"})
+# api-facts: images of at most 100 MB; 0-byte files are not accepted. GUESS: 100 MiB exactly.
+# Uploads (create) and both kinds of task (offline fetch, drive copy) enforce it.
+MAX_FILE_SIZE = 100 * 1024 * 1024
 # Reference, create: "文件名要小于255个字符且不能包含以下任何字符:"\/:*?|><".
 MAX_FILENAME_CHARS = 254
 FORBIDDEN_FILENAME_CHARS = frozenset('"\\/:*?|><')

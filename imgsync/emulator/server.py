@@ -2,7 +2,7 @@
 
 Three kinds of traffic share one port, told apart by path:
 
-- ``/api/...`` and ``/upload/...``: the JSON API, answered by :class:`EmulatorApp`;
+- ``/api/...`` and ``/upload/...``: the JSON API, routed by :mod:`imgsync.emulator.routing`;
 - ``/_s3/<token>``: presigned PUT URLs, the storage side (S3-style XML errors);
 - ``/dl/<uid>/<fileId>.<ext>``: download URLs serving stored bytes;
 - ``/_emulator/...``: the control plane (never logged, faulted or throttled).
@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import api_tree, api_upload
-from .api_upload import MAX_FILE_SIZE, PUT_PATH_PREFIX, SIGNATURE_PARAM, S3Error
+from .api_upload import PUT_PATH_PREFIX, SIGNATURE_PARAM, S3Error
 from .app import EmulatorApp
 from .blobs import CHUNK_SIZE, ShortBody
 from .control import CONTROL_PREFIX, answer_control
@@ -36,8 +36,9 @@ from .faults import (
     KIND_RESET,
     FaultAction,
 )
-from .media import SNIFF_BYTES, content_type_for
+from .media import MAX_FILE_SIZE, SNIFF_BYTES, content_type_for
 from .protocol import MESSAGES_BY_CODE, envelope
+from .routing import answer_api
 
 logger = logging.getLogger(__name__)
 # A query string in a logged request line (up to the space before the HTTP version).
@@ -277,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry, action = self._begin(path, query, body)
         if self._fault_answers(entry, action, api=True, drain=False):
             return
-        status, document = app.answer_api(self.command, path, self.headers, query, body, problem)
+        status, document = answer_api(app, self.command, path, self.headers, query, body, problem)
         if self._answer_lost(entry, action):
             return
         app.log.finish(entry, status, document["code"], action.text if action else None)

@@ -17,10 +17,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .api_upload import MAX_FILE_SIZE
-from .media import FORBIDDEN_FILENAME_CHARS, SNIFF_BYTES, has_image_extension, sniff_image
+from .media import (
+    FORBIDDEN_FILENAME_CHARS,
+    MAX_FILE_SIZE,
+    SNIFF_BYTES,
+    has_image_extension,
+    sniff_image,
+)
 from .model import (
     COPY_DONE,
     COPY_FAILED,
@@ -34,9 +39,7 @@ from .model import (
     Node,
     OfflineTask,
 )
-
-if TYPE_CHECKING:
-    from .app import EmulatorApp
+from .state import State
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +66,12 @@ class RetryableFailure(TaskFailure):
 
 
 class TaskRunner:
-    """Starts and stops the background workers of one emulator."""
+    """Starts and stops the background workers of one emulator's state."""
 
-    def __init__(self, app: EmulatorApp) -> None:
-        self._app = app
-        self._state = app.state
+    def __init__(self, state: State) -> None:
+        self._state = state
         # One condition on the state lock: workers sleep on it, handlers and config changes wake it.
-        self.condition = threading.Condition(app.state.lock)
+        self.condition = threading.Condition(state.lock)
         self._stopping = False
         self._copy_thread: threading.Thread | None = None
         # Bumped by reset and stop: a worker whose generation is stale drops its work.

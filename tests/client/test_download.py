@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from imgsync.client.session import USER_AGENT
 from imgsync.config import Settings, UploadSettings
 from imgsync.errors import ItemError
 
+from ..loopback import LoopbackServer
 from ..support import png_like
 
 CAP = 100_000
@@ -39,16 +39,6 @@ TIMEOUT = 5.0
 # Long enough that a test's short download timeout has passed, short enough to end the test soon.
 STALL_S = 1.5
 SECRET = "tok-3f9a1c"
-
-
-class QuietServer(ThreadingHTTPServer):
-    """Says nothing when a client hangs up on it (a download cut off at its cap or deadline)."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -95,12 +85,8 @@ class ImageHost:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.server = LoopbackServer(Handler).start()
+        self.base = self.server.url
 
     def script(self, path: str, *replies: Reply) -> str:
         with self.lock:
@@ -118,8 +104,7 @@ class ImageHost:
             return sum(1 for seen, _ in self.seen if seen.split("?", 1)[0] == path)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import pytest
 from imgsync.client.api import Api
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
 from imgsync.errors import AuthError, NotFound, ServerError, StillVerifying
+
+from ..loopback import LoopbackServer
 
 TOKEN_PATH = "/api/v1/access_token"
 CREATE = "/upload/v1/oss/file/create"
@@ -91,12 +93,8 @@ class StubService:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(Handler).start()
+        self.url = self._server.url
 
     def script(self, path: str, *replies: Reply) -> None:
         with self._lock:
@@ -116,8 +114,7 @@ class StubService:
             return [body for _, full, body in self.requests if full.split("?", 1)[0] == path]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ import functools
 import io
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from imgsync.cli import main
 from imgsync.config import Settings
 from imgsync.jobs.clip import clip
 
+from ..loopback import LoopbackServer
 from ..support import PNG_SIGNATURE, Control, image_bytes, png_bytes, write_image
 from .xserver import XDisplay
 
@@ -46,14 +46,8 @@ def web(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=folder))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with LoopbackServer(functools.partial(Quiet, directory=folder)) as server:
+        yield folder, server.url
 
 
 def test_png_on_the_clipboard_becomes_a_markdown_link(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -43,22 +44,19 @@ def test_code_action_answers_http_200_with_that_code(bed: Bed, code: int, messag
     assert answer["data"] is None
 
 
-def test_reset_closes_without_answer_and_does_no_work(bed: Bed) -> None:
+@pytest.mark.parametrize(
+    ("action", "made"),
+    [("reset", []), ("apply-then-reset", ["made"])],
+    ids=["reset does no work", "apply-then-reset does the work"],
+)
+def test_reset_actions_close_without_an_answer(bed: Bed, action: str, made: list[str]) -> None:
     bed.login()
-    bed.faults({"match": "mkdir", "action": "reset"})
-    with pytest.raises(requests.ConnectionError):
-        bed.raw("POST", MKDIR, json={"name": "lost", "parentID": "", "type": 1})
-    assert bed.files() == []
-    entry = bed.log(MKDIR)[-1]
-    assert (entry["status"], entry["code"], entry["fault"]) == (None, None, "reset")
-
-
-def test_apply_then_reset_does_the_work_but_loses_the_answer(bed: Bed) -> None:
-    bed.login()
-    bed.faults({"match": "mkdir", "action": "apply-then-reset"})
+    bed.faults({"match": "mkdir", "action": action})
     with pytest.raises(requests.ConnectionError):
         bed.raw("POST", MKDIR, json={"name": "made", "parentID": "", "type": 1})
-    assert [f["filename"] for f in bed.files()] == ["made"]
+    assert [f["filename"] for f in bed.files()] == made
+    entry = bed.log(MKDIR)[-1]
+    assert (entry["status"], entry["code"], entry["fault"]) == (None, None, action)
 
 
 def test_delay_action_delays_then_answers(bed: Bed) -> None:
@@ -107,13 +105,31 @@ def test_put_faults(bed: Bed) -> None:
     assert bed.complete(created["preuploadID"])["code"] == 0  # it was stored this time
 
 
-def test_put_http_fault_drains_the_body_and_answers(bed: Bed) -> None:
+def _a_put(bed: Bed) -> Callable[[], requests.Response]:
+    """A slice PUT with a body the fault must drain before it answers."""
     data = png("put-503", 50_000)
     created = bed.create(data, "p.png")
     url = bed.upload_url(created["preuploadID"])["presignedURL"]
-    bed.faults({"match": "/_s3/", "action": "http:503"})
-    assert bed.put(url, data).status_code == 503
-    assert bed.put(url, data).status_code == 200
+    return lambda: bed.put(url, data)
+
+
+def _a_download(bed: Bed) -> Callable[[], requests.Response]:
+    url = bed.detail(bed.upload(png("dl-fault"), "d.png"))["downloadURL"]
+    return lambda: bed.http.get(url, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("request_of", "match", "status"),
+    [(_a_put, "/_s3/", 503), (_a_download, "/dl/", 502)],
+    ids=["put drains the body", "download"],
+)
+def test_http_fault_on_the_storage_side_answers_once(
+    bed: Bed, request_of: Callable[[Bed], Callable[[], requests.Response]], match: str, status: int
+) -> None:
+    send = request_of(bed)
+    bed.faults({"match": match, "action": f"http:{status}"})
+    assert send().status_code == status
+    assert send().status_code == 200
 
 
 def test_apply_then_reset_on_complete_keeps_one_object(bed: Bed) -> None:
@@ -126,13 +142,6 @@ def test_apply_then_reset_on_complete_keeps_one_object(bed: Bed) -> None:
     answer = bed.complete(created["preuploadID"])
     assert answer["code"] == 0 and answer["data"]["completed"] is True
     assert [f["fileId"] for f in bed.files()] == [answer["data"]["fileID"]]
-
-
-def test_download_faults(bed: Bed) -> None:
-    url = bed.detail(bed.upload(png("dl-fault"), "d.png"))["downloadURL"]
-    bed.faults({"match": "/dl/", "action": "http:502"})
-    assert bed.http.get(url, timeout=10).status_code == 502
-    assert bed.http.get(url, timeout=10).status_code == 200
 
 
 def test_random_faults_are_reproducible_by_seed(bed: Bed) -> None:

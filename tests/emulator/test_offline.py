@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
+from ..loopback import LoopbackServer
 from ..support import md5, wait_for
 from ..support import png_like as png
 from .conftest import Bed
@@ -46,16 +46,11 @@ class Origin:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.server = LoopbackServer(Handler).start()
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
@@ -119,19 +114,22 @@ def test_same_bytes_in_the_folder_are_overwritten_not_doubled(bed: Bed, origin: 
     assert len(bed.listing(folder)["fileList"]) == 1
 
 
-def test_missing_remote_file_fails_the_task(bed: Bed, origin: Origin) -> None:
-    body = {"url": origin.url + "/missing.png", "callBackUrl": origin.url + "/cb", "type": 1}
+@pytest.mark.parametrize(
+    ("served", "reason"),
+    [(None, "404"), (b"<html><body>not an image</body></html>", "不是支持的图片格式")],
+    ids=["missing", "not an image"],
+)
+def test_a_fetch_that_yields_no_image_fails_the_task(
+    bed: Bed, origin: Origin, served: bytes | None, reason: str
+) -> None:
+    if served is not None:
+        origin.files["/page.png"] = served
+    body = {"url": origin.url + "/page.png", "callBackUrl": origin.url + "/cb", "type": 1}
     task_id = bed.ok(OFFLINE, body)["taskID"]
     assert _finished(bed, task_id)["status"] == 1
     (callback,) = wait_for(lambda: origin.callbacks)
-    assert callback["status"] == 1 and "404" in callback["failReason"]
+    assert callback["status"] == 1 and reason in callback["failReason"]
     assert bed.files() == []
-
-
-def test_non_image_fails_the_task(bed: Bed, origin: Origin) -> None:
-    origin.files["/page.png"] = b"<html><body>not an image</body></html>"
-    task_id = bed.ok(OFFLINE, {"url": origin.url + "/page.png", "type": 1})["taskID"]
-    assert _finished(bed, task_id)["status"] == 1
 
 
 def test_unreachable_host_fails_after_retrying(bed: Bed) -> None:

@@ -14,10 +14,9 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 from imgsync.client.netguard import non_public_kind
 from imgsync.engine.uploader import Uploader
 
+from ..loopback import LoopbackServer
 from ..support import CREATE_PATH, Control, image_bytes, md5
 
 # A public address (example.com's, once) that stands for a web host: connections to it are carried
@@ -117,12 +117,8 @@ class Web:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.server = LoopbackServer(Handler, tls=tls).start()
+        self.port = self.server.port
 
     def image(self, path: str, data: bytes) -> None:
         self.routes[path] = (200, {"Content-Type": "image/png"}, data)
@@ -131,8 +127,7 @@ class Web:
         self.routes[path] = (302, {"Location": location}, b"")
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

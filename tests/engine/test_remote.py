@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from imgsync.engine.transfer import Transfer
 from imgsync.engine.uploader import Uploader
 from imgsync.store.cache import Cache
 
+from ..loopback import LoopbackServer
 from ..support import Control, image_bytes, md5
 
 REFERER = "https://notes.example/"
@@ -55,11 +56,8 @@ class ImageServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler).start()
+        self.base = self.server.url
 
     def add(self, path: str, data: bytes, mime: str = "image/png") -> str:
         self.files[path] = (data, mime)
@@ -67,8 +65,7 @@ class ImageServer:
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

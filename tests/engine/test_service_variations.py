@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,8 @@ import requests
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings, UploadSettings
 from imgsync.emulator import Emulator
 from imgsync.engine.uploader import Uploader
+
+from ..loopback import LoopbackServer
 
 CLIENT_ID = "variations-client"
 CLIENT_SECRET = "variations-secret"
@@ -85,11 +87,8 @@ class RewritingProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self._server = LoopbackServer(Handler).start()
+        self.url = self._server.url
 
     def _rewrite(self, path: str, payload: bytes) -> bytes:
         with self._lock:
@@ -106,8 +105,7 @@ class RewritingProxy:
         return json.dumps(rewrite(body)).encode()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 class FakeTime:

@@ -641,6 +641,8 @@ def test_an_image_only_this_machine_can_reach_is_not_published(
     import functools
     import http.server
 
+    from ..loopback import LoopbackServer
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *_args: object) -> None:
             pass
@@ -648,18 +650,16 @@ def test_an_image_only_this_machine_can_reach_is_not_published(
     private = tmp_path / "lan"
     camera = put(private / "snapshot.png", png("what the camera sees"))
     handler = functools.partial(Quiet, directory=str(private))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = LoopbackServer(handler).start()
     # The real service cannot reach the user's own network: its migration fails.
     bed.faults([{"match": "/offline/download", "times": -1, "action": "code:1"}])
     note = vault / "shared.md"
-    text = f"![cam](http://127.0.0.1:{server.server_address[1]}/snapshot.png)\n"
+    text = f"![cam]({server.url}/snapshot.png)\n"
     put(note, text)
     try:
         report = sync()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
     assert md5(camera) not in bed.created_md5s()
     assert note.read_text() == text

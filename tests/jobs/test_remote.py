@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
 
+from ..loopback import LoopbackServer
 from ..support import CREATE_PATH, Control, write_note, write_png
 
 
@@ -34,14 +34,8 @@ def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     folder = tmp_path / "web"
     folder.mkdir()
     handler = functools.partial(_Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(handler) as server:
+        yield server.url, folder
 
 
 def test_a_remote_image_is_migrated_and_a_hosted_one_left_alone(
