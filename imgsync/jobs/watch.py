@@ -304,9 +304,10 @@ class Watcher:
         elif change.kind == "image":
             for note in self._schedule.waiting_for_images():
                 self._schedule.touched(note, _stat_key(note), "image")
-        elif change.gone:
-            self._schedule.forget(change.path)
         elif self._is_watched(change.path):
+            # Gone or changed, it is looked at: a name that is gone for good is dropped then,
+            # quietly; one that came straight back (a swap, vim's rename and rewrite) keeps what
+            # the watcher knew of it.
             self._schedule.touched(change.path, _stat_key(change.path))
 
     def _is_watched(self, note: str) -> bool:
@@ -385,6 +386,7 @@ class Watcher:
             return None
         state = schedule.state(path)
         if trigger != "retry" and key != state.seen:
+            log.debug("%s: changed since its last event; waiting", path)
             schedule.touched(path, key, trigger)  # still being written: wait until it is not
             return None
         root = self._session.root_of(path)
@@ -395,8 +397,12 @@ class Watcher:
         if scan is None or not scan.consistent:
             return _Ready(path, trigger, scan)  # the pass reports what is wrong with it
         if trigger != "retry" and state.last_digest == scan.digest and not _news(scan, state):
+            log.debug("%s: as its last pass left it; nothing to do", path)
             state.waiting_since, state.told_waiting = None, False
             return None  # what the last pass left (imgsync's own write): nothing to do
+        log.debug(
+            "%s: looked at (%s): digest %s, last %s", path, trigger, scan.digest, state.last_digest
+        )
         now = self._clock()
         busy = tuple(t for t, image in scan.present.items() if not self._images.settled(image))
         new_missing = tuple(sorted(scan.missing - state.missing))
@@ -437,6 +443,14 @@ class Watcher:
                 continue
             state = self._schedule.state(path)
             scan = scans.get(path)
+            log.debug(
+                "%s: passed (%s): changed %s, wrote %s, error %s",
+                path,
+                trigger,
+                outcome.changed,
+                written,
+                outcome.error,
+            )
             if written is not None:
                 state.last_digest = written
             elif not outcome.changed and scan is not None:
