@@ -23,6 +23,7 @@ them into lines on stderr, or JSON lines); nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -173,7 +174,7 @@ class Watcher:
         self._on_event = on_event
         self._poll = poll
         self._poll_interval = poll_interval
-        self._native_factory = native_factory or events._native_observer
+        self._native_factory = native_factory
         self.debounce = watch.debounce if debounce is None else debounce
         self.image_grace = watch.image_grace if image_grace is None else image_grace
         self.retry_initial = watch.retry_initial if retry_initial is None else retry_initial
@@ -192,7 +193,7 @@ class Watcher:
         self._written: dict[str, str] = {}  # note -> digest of the bytes imgsync wrote into it
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock_stack: Any = None
+        self._lock_stack: contextlib.ExitStack | None = None
         self._observing: events.Observing | None = None
         self._watch_check_at: float | None = None
         self.failure: BaseException | None = None
@@ -202,8 +203,6 @@ class Watcher:
 
     def start(self) -> None:
         """Take the folders' watcher lock (raises AlreadyWatched) and start watching in a thread."""
-        import contextlib
-
         stack = contextlib.ExitStack()
         stack.enter_context(watching_lock(self.settings.data_dir, [str(p) for p in self.paths]))
         self._lock_stack = stack

@@ -39,6 +39,8 @@ __all__ = [
     "Observing",
     "WatchLimitReached",
     "classify",
+    "inotify_watches_held",
+    "limit_reason",
     "start_observing",
 ]
 
@@ -203,7 +205,7 @@ def start_observing(
     *,
     poll: bool = False,
     poll_interval: float = POLL_INTERVAL_S,
-    native_factory: Callable[[], Any] = _native_observer,
+    native_factory: Callable[[], Any] | None = None,
 ) -> Observing:
     """Watch ``folders`` (absolute, recursively), calling ``on_change`` from the observer's thread.
 
@@ -216,7 +218,8 @@ def start_observing(
     fallback = None
     if not poll:
         try:
-            observing = _start(native_factory(), NATIVE, folders, handler, None)
+            native = (native_factory or _native_observer)()
+            observing = _start(native, NATIVE, folders, handler, None)
         except OSError as error:
             fallback = _why(error)
             log.info("native observer unavailable: %s", error)
