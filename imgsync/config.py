@@ -162,6 +162,29 @@ class HotkeySettings:
     keys: str = "<ctrl>+<alt>+u"
 
 
+#: How long a note must be left alone before ``imgsync watch`` syncs it: editors autosave every
+#: 1-2 s while the user types (Obsidian every 2 s) and save in several writes (a temp file, then a
+#: rename); 1.5 s lets one save's events settle into one pass without making the user wait.
+DEFAULT_WATCH_DEBOUNCE_S = 1.5
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """The folder watcher (`imgsync watch`)."""
+
+    debounce: float = DEFAULT_WATCH_DEBOUNCE_S
+    # How long a note waits for an image it names that is not there yet (editors write a pasted
+    # image and the note in either order) before the image is reported missing.
+    image_grace: float = 10.0
+    # A failed image is tried again after retry_initial seconds, then twice as long each time,
+    # up to retry_max.
+    retry_initial: float = 30.0
+    retry_max: float = 3600.0
+    # On SIGINT/SIGTERM, how long to let the uploads in flight finish and their notes be written
+    # before leaving those notes as they are (systemd kills after 90 s by default).
+    stop_grace: float = 5.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything imgsync is configured with, validated once."""
@@ -171,6 +194,7 @@ class Settings:
     upload: UploadSettings = UploadSettings()
     serve: ServeSettings = ServeSettings()
     hotkey: HotkeySettings = HotkeySettings()
+    watch: WatchSettings = WatchSettings()
     data_dir: Path = Path(".")
     config_path: Path | None = None
 
@@ -199,6 +223,7 @@ SECTIONS: Mapping[str, type] = MappingProxyType(
         "upload": UploadSettings,
         "serve": ServeSettings,
         "hotkey": HotkeySettings,
+        "watch": WatchSettings,
     }
 )
 
@@ -258,6 +283,7 @@ def load_settings(
         upload=built["upload"],
         serve=built["serve"],
         hotkey=built["hotkey"],
+        watch=built["watch"],
         data_dir=data_dir,
         config_path=path,
     )
@@ -366,6 +392,11 @@ def _validate(
         ("upload", "poll_deadline"): up.poll_deadline,
         ("upload", "max_download_bytes"): up.max_download_bytes,
         ("upload", "download_timeout"): up.download_timeout,
+        ("watch", "debounce"): settings.watch.debounce,
+        ("watch", "image_grace"): settings.watch.image_grace,
+        ("watch", "retry_initial"): settings.watch.retry_initial,
+        ("watch", "retry_max"): settings.watch.retry_max,
+        ("watch", "stop_grace"): settings.watch.stop_grace,
     }
     for (section, key), value in positive.items():
         if value <= 0:

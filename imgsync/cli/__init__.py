@@ -20,6 +20,7 @@ from imgsync.cli import (  # noqa: F401 - they register
     sync,
     tasks,
     upload,
+    watch,
 )
 from imgsync.cli.app import main
 

@@ -19,13 +19,23 @@ Notes are the user's data; imgsync only swaps link destinations in them. So:
   writable: one whose mode allows no writing, one this user may not write (or an immutable one),
   one in a read-only folder, and one with several hard links (a replace would split them) are
   refused with a :class:`NoteError` saying so.
-* Just before the replace the file is checked again (inode, size, mtime and bytes). If the user
+* Just before the swap the file is checked again (inode, size, mtime and bytes). If the user
   saved it meanwhile, :class:`NoteChanged` is raised and :func:`update_note` redoes the pass on the
   new text: an edit is never overwritten. No change means no write (mtime untouched).
+* **The last window is closed where the system allows it.** On Linux the rewrite is swapped in
+  with ``renameat2(RENAME_EXCHANGE)`` (:mod:`imgsync.notes.swap`) instead of ``os.replace``: the
+  file that held the note's name at that instant comes out under the temporary name, and is
+  checked once more. If it is not what was read (the user saved in the microseconds after the last
+  check), the two are swapped back, the rewrite is dropped and the pass redone on the user's text.
+  Where the call is missing or the filesystem refuses it, ``os.replace`` is used as before, and a
+  save landing in the 30-80 microseconds between the check and the replace is overwritten.
+* Reads and writes hold the note's lock (:mod:`imgsync.notes.notelock`), so two imgsync processes
+  never write one note at once; and a process that is stopping lets the writes in flight finish
+  and starts no new one.
 
-The remaining window between that last check and ``os.replace`` is a few microseconds; POSIX offers
-no compare-and-swap rename to close it. A replace also gives the note a new inode: extended
-attributes and ACLs are not carried over (hence hard-linked notes are refused).
+A replace (or swap) gives the note a new inode: extended attributes and ACLs are not carried over
+(hence hard-linked notes are refused). An editor that keeps the note open and writes into it after
+the swap writes into the old file, as it would after any atomic save.
 """
 
 from __future__ import annotations
@@ -35,17 +45,21 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from imgsync.errors import ItemError
+from imgsync.notes import swap
+from imgsync.notes.notelock import notes_locked, write_admitted
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "NoteChanged",
     "NoteError",
     "NoteText",
+    "notes_written",
     "read_note",
     "unwritable_reason",
     "update_note",
@@ -102,8 +116,17 @@ class NoteText:
 
 
 def read_note(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> NoteText:
-    """Read a note. Raises :class:`NoteError` with a clear reason if it is not a usable note."""
+    """Read a note. Raises :class:`NoteError` with a clear reason if it is not a usable note.
+
+    Waits while another imgsync process holds the note (it is rewriting it, or uploading its
+    images: the read then sees their links).
+    """
     path = Path(path)
+    with notes_locked([path]):
+        return _read_note(path, max_bytes)
+
+
+def _read_note(path: Path, max_bytes: int) -> NoteText:
     info = _stat(path)
     if not stat.S_ISREG(info.st_mode):
         raise NoteError(path, "not a regular file")
@@ -130,8 +153,8 @@ def write_note(note: NoteText, new_text: str) -> bool:
     """Atomically replace the note's content by ``new_text`` (BOM restored).
 
     Returns False, writing nothing, if the bytes would not change. Raises :class:`NoteChanged` if
-    the file on disk is no longer what ``note`` holds, and :class:`NoteError` if writing fails (the
-    note is then intact).
+    the file on disk is no longer what ``note`` holds (also when the user saves during the swap),
+    and :class:`NoteError` if writing fails (the note is then intact).
     """
     try:
         body = new_text.encode("utf-8", "surrogateescape")
@@ -141,6 +164,13 @@ def write_note(note: NoteText, new_text: str) -> bool:
     if new_raw == note.raw:
         return False
     target = Path(os.path.realpath(note.path))  # write through a symlink to its target
+    with notes_locked([note.path]), write_admitted():
+        _write(note, target, new_raw)
+    _tell_listeners(note.path, new_raw)
+    return True
+
+
+def _write(note: NoteText, target: Path, new_raw: bytes) -> None:
     folder = target.parent
     current = _stat_for_write(note, target)
     problem = _unwritable(target, current)
@@ -150,7 +180,9 @@ def write_note(note: NoteText, new_text: str) -> bool:
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as error:
         raise NoteError(note.path, f"cannot create a temporary file: {error}") from error
-    replaced = False
+    # What the temporary name holds: "ours" (the rewrite), "old" (the note as read, swapped out),
+    # "theirs" (a file the user saved during the swap) or "gone" (renamed over the note).
+    holds = "ours"
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(new_raw)
@@ -158,18 +190,46 @@ def write_note(note: NoteText, new_text: str) -> bool:
             _copy_mode(handle.fileno(), current)
             os.fsync(handle.fileno())
         _ensure_unchanged(note, target)
-        os.replace(temp_name, target)
-        replaced = True
+        if _swap(note, temp_name, target):
+            holds = "unchecked"
+            holds = "old" if _same_as_read(note, temp_name) else "theirs"
+            if holds == "theirs":
+                _swap(note, temp_name, target)  # put the user's file back
+                holds = "ours"
+                raise NoteChanged(note.path, "was saved by someone else while being rewritten")
+        else:
+            os.replace(temp_name, target)
+            holds = "gone"
         _fsync_folder(folder)
     except NoteError:
         raise
     except OSError as error:
-        raise NoteError(note.path, f"could not write: {error}") from error
+        raise NoteError(note.path, _failure(error, holds, temp_name)) from error
     finally:
-        if not replaced:
+        if holds == "unchecked" and not _same_as_read(note, temp_name):
+            # Stopped between the swap and its check: what came out may be a user's save.
+            log.warning("%s: the version swapped out is kept as %s", note.path, temp_name)
+        elif holds in ("ours", "old", "unchecked"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
-    return True
+
+
+def _swap(note: NoteText, temp_name: str, target: Path) -> bool:
+    """Exchange the temporary file and the note; False where names cannot be exchanged here."""
+    try:
+        return swap.exchange(temp_name, target)
+    except FileNotFoundError:
+        raise NoteChanged(note.path, "was deleted or moved while being processed") from None
+
+
+def _failure(error: OSError, holds: str, temp_name: str) -> str:
+    """The reason a write failed; where a user's save was set aside, where it is."""
+    if holds == "theirs":
+        return (
+            f"was saved while being rewritten, and putting the saved version back failed "
+            f"({error}); it is kept as {temp_name}"
+        )
+    return f"could not write: {error}"
 
 
 def update_note(
@@ -185,13 +245,14 @@ def update_note(
     """
     path = Path(path)
     for attempt in range(1, attempts + 1):
-        note = read_note(path, max_bytes=max_bytes)
-        new_text = transform(note)
-        try:
-            changed = write_note(note, new_text)
-        except NoteChanged:
-            log.info("%s changed while being processed (attempt %d); redoing", path, attempt)
-            continue
+        with notes_locked([path]):
+            note = _read_note(path, max_bytes)
+            new_text = transform(note)
+            try:
+                changed = write_note(note, new_text)
+            except NoteChanged:
+                log.info("%s changed while being processed (attempt %d); redoing", path, attempt)
+                continue
         if not changed:
             return note, False
         new_raw = (UTF8_BOM if note.bom else b"") + new_text.encode("utf-8", "surrogateescape")
@@ -295,20 +356,57 @@ def _stat_for_write(note: NoteText, target: Path) -> os.stat_result:
 
 def _ensure_unchanged(note: NoteText, target: Path) -> None:
     """Raise :class:`NoteChanged` unless the file still has the inode, size, mtime, bytes read."""
+    if not os.path.lexists(target):
+        raise NoteChanged(note.path, "was deleted or moved while being processed")
+    if not _same_as_read(note, target):
+        raise NoteChanged(note.path, "was changed by someone else while being processed")
+
+
+def _same_as_read(note: NoteText, name: str | Path) -> bool:
+    """Whether the file ``name`` has the inode, size, mtime and bytes ``note`` was read with."""
     try:
-        info = os.stat(target)
-        with open(target, "rb") as handle:
+        info = os.stat(name)
+        with open(name, "rb") as handle:
             current = handle.read(len(note.raw) + 1)
     except FileNotFoundError:
-        raise NoteChanged(note.path, "was deleted or moved while being processed") from None
-    same = (
+        return False
+    return (
         info.st_ino == note.stat.st_ino
         and info.st_size == note.stat.st_size
         and info.st_mtime_ns == note.stat.st_mtime_ns
         and current == note.raw
     )
-    if not same:
-        raise NoteChanged(note.path, "was changed by someone else while being processed")
+
+
+# ------------------------------------------------------------------- who is told of each write
+
+#: Called with (the note's path as given, the bytes now in it) after each rewrite.
+WriteListener = Callable[[Path, bytes], None]
+_listeners: list[WriteListener] = []
+_listeners_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def notes_written(listener: WriteListener) -> Iterator[None]:
+    """Call ``listener(path, raw)`` after every note this process rewrites while the block runs.
+
+    The watcher remembers what imgsync itself wrote this way, so the filesystem event its own
+    write causes is not taken for the user's edit. Called from the writing thread; keep it quick.
+    """
+    with _listeners_lock:
+        _listeners.append(listener)
+    try:
+        yield
+    finally:
+        with _listeners_lock:
+            _listeners.remove(listener)
+
+
+def _tell_listeners(path: Path, raw: bytes) -> None:
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(path, raw)
 
 
 def _copy_mode(fd: int, original: os.stat_result) -> None:

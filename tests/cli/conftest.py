@@ -1,7 +1,9 @@
-"""Fixtures for the command-line tests: where their images and notes go."""
+"""Fixtures for the command-line tests: where their images and notes go, and the environment
+of the imgsync processes they start."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,12 @@ def vault(tmp_path: Path) -> Path:
     folder = tmp_path / "vault"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
+    """No IMGSYNC_* of the caller's; a home of our own so no real config or data is touched."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("IMGSYNC_", "XDG_"))}
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**keep, "HOME": str(home), "IMGSYNC_DATA_DIR": str(data_dir)}

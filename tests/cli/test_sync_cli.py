@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -36,15 +35,6 @@ STATUSES = {"uploaded", "reused", "cached", "migrated", "skipped", "failed"}
 def config_writer() -> Callable[..., Path]:
     """Configs with the sync tests' defaults."""
     return write_config
-
-
-@pytest.fixture
-def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
-    """No IMGSYNC_* of the caller's; a home of our own so no real config or data is touched."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("IMGSYNC_", "XDG_"))}
-    home = tmp_path / "home"
-    home.mkdir()
-    return {**keep, "HOME": str(home), "IMGSYNC_DATA_DIR": str(data_dir)}
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from imgsync.config import Settings
 from imgsync.jobs.sync import Syncer
 
 from .helpers import write_config
+from .watch_helpers import observer, watching  # noqa: F401 - the watcher tests' fixtures
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ signals) are in tests/jobs/test_adversarial.py.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -300,26 +301,52 @@ def test_a_long_line_of_real_images_is_scanned_whole() -> None:
 # ------------------------------------------------------------ a save in the last microseconds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the window notefile documents between its last check and os.replace (measured 30-80 us "
-        "here): a save landing in it is overwritten. Closing it takes an atomic swap "
-        "(renameat2 RENAME_EXCHANGE: swap the rewrite in, check the file swapped out, swap back "
-        "if it is newer), which test_notefile.py's os.replace fault case would need to follow: "
-        "reported, not changed here"
-    ),
+def _exchange_here(folder: Path) -> bool:
+    from imgsync.notes.swap import exchange_supported
+
+    return exchange_supported(folder)
+
+
+needs_exchange = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="the write window is closed with Linux's renameat2(RENAME_EXCHANGE); elsewhere a save "
+    "landing in it is overwritten, as the README says",
 )
+
+
+def save_as_the_user(how: str, note: Path, edited: bytes) -> None:
+    """The user saves ``edited`` over ``note``: a temp file renamed over it, or in place."""
+    if how == "rename":  # most editors
+        side = note.parent / ".n.md.editor-swap"
+        side.write_bytes(edited)
+        os.rename(side, note)
+    else:  # others write the file in place
+        with open(note, "r+b") as handle:
+            handle.write(edited)
+            handle.truncate()
+
+
+EDITED = b"# t, edited\n\n![a](img/a.png)\n\nTyped in the last microsecond.\n"
+
+
+def rewrite_a(text: str) -> str:
+    return text.replace("img/a.png", "https://bed.example/a.png")
+
+
+@needs_exchange
 @pytest.mark.parametrize("how", ["rename", "in place"])
 def test_a_save_landing_between_the_last_check_and_the_replace_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     # The window the last check leaves open, made as wide as a test needs: the user saves right
-    # after imgsync has checked the note and before its rewrite takes the note's place.
+    # after imgsync has checked the note and before its rewrite takes the note's place. The
+    # rewrite is swapped in, the file swapped out is the user's, so it is swapped back and the
+    # pass redone on the user's text.
     import imgsync.notes.notefile as notefile
 
+    if not _exchange_here(tmp_path):
+        pytest.skip("this filesystem refuses RENAME_EXCHANGE")
     note = make_note(tmp_path / "n.md")
-    edited = b"# t, edited\n\n![a](img/a.png)\n\nTyped in the last microsecond.\n"
     real_check = notefile._ensure_unchanged
     saved: list[bool] = []
 
@@ -328,20 +355,76 @@ def test_a_save_landing_between_the_last_check_and_the_replace_is_kept(
         if saved:
             return
         saved.append(True)
-        if how == "rename":  # most editors: a temp file renamed over the note
-            side = tmp_path / ".n.md.editor-swap"
-            side.write_bytes(edited)
-            os.rename(side, note)
-        else:  # others write the file in place
-            with open(note, "r+b") as handle:
-                handle.write(edited)
-                handle.truncate()
+        save_as_the_user(how, note, EDITED)
 
     monkeypatch.setattr(notefile, "_ensure_unchanged", check_then_save)
-    written, changed = update_note(
-        note, lambda n: n.text.replace("img/a.png", "https://bed.example/a.png")
-    )
+    written, changed = update_note(note, lambda n: rewrite_a(n.text))
 
-    expected = edited.replace(b"img/a.png", b"https://bed.example/a.png")
+    expected = EDITED.replace(b"img/a.png", b"https://bed.example/a.png")
     assert changed and note.read_bytes() == expected == written.raw
     assert not temp_files(tmp_path)
+
+
+@needs_exchange
+@pytest.mark.parametrize("how", ["rename", "in place"])
+def test_a_save_landing_right_after_the_swap_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # After the swap the user's save goes to the note's name (a rename replaces the rewrite, an
+    # in-place write writes into it): the user's bytes are what the note holds, never lost.
+    import imgsync.notes.swap as swap
+
+    if not _exchange_here(tmp_path):
+        pytest.skip("this filesystem refuses RENAME_EXCHANGE")
+    note = make_note(tmp_path / "n.md")
+    real_exchange = swap.exchange
+    calls: list[int] = []
+
+    def exchange_then_save(first: str, second: str) -> bool:
+        swapped = real_exchange(first, second)
+        calls.append(1)
+        if len(calls) == 1:
+            save_as_the_user(how, note, EDITED)
+        return swapped
+
+    monkeypatch.setattr(swap, "exchange", exchange_then_save)
+    update_note(note, lambda n: rewrite_a(n.text))
+
+    assert note.read_bytes() == EDITED
+    assert not temp_files(tmp_path)
+
+
+@needs_exchange
+def test_a_user_save_that_cannot_be_swapped_back_is_kept_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user saves between the last check and the swap, and the swap back then fails (a full
+    # disk, a folder made read-only at that instant): the user's version stays under the
+    # temporary name, which the error names. Nothing typed is deleted.
+    import imgsync.notes.notefile as notefile
+    import imgsync.notes.swap as swap
+
+    if not _exchange_here(tmp_path):
+        pytest.skip("this filesystem refuses RENAME_EXCHANGE")
+    note = make_note(tmp_path / "n.md")
+    real_check, real_exchange = notefile._ensure_unchanged, swap.exchange
+    calls: list[int] = []
+
+    def check_then_save(read: object, target: Path) -> None:
+        real_check(read, target)
+        save_as_the_user("rename", note, EDITED)
+
+    def exchange_once(first: str, second: str) -> bool:
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_exchange(first, second)
+
+    monkeypatch.setattr(notefile, "_ensure_unchanged", check_then_save)
+    monkeypatch.setattr(swap, "exchange", exchange_once)
+    with pytest.raises(NoteError, match="it is kept as") as caught:
+        write_note(read_note(note), rewrite_a(NOTE.decode()))
+
+    (kept,) = temp_files(tmp_path)
+    assert kept.read_bytes() == EDITED
+    assert str(kept) in str(caught.value)

@@ -178,6 +178,7 @@ class FailingTempFile:
         ("fsync", "No space left"),
         ("fchmod", "No space left"),
         ("replace", "No space left"),
+        ("exchange", "No space left"),
         ("write", "No space left"),
         ("half-write", "Input/output error"),
         ("close", "No space left"),
@@ -194,7 +195,14 @@ def test_a_failure_mid_write_leaves_the_note_intact_and_no_temp_file(
     def refuse(*_args: object) -> None:
         raise NO_SPACE
 
-    if where in ("fsync", "fchmod", "replace"):
+    if where == "replace":
+        # Where names cannot be exchanged (not Linux, or a filesystem that refuses), the rewrite
+        # takes the note's place with os.replace.
+        monkeypatch.setattr(notefile.swap, "exchange", lambda *_args: False)
+        monkeypatch.setattr(notefile.os, where, refuse)
+    elif where == "exchange":
+        monkeypatch.setattr(notefile.swap, "exchange", refuse)
+    elif where in ("fsync", "fchmod"):
         monkeypatch.setattr(notefile.os, where, refuse)
     else:
         monkeypatch.setattr(notefile.os, "fdopen", functools.partial(FailingTempFile, where))
