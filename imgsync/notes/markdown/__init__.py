@@ -3,22 +3,20 @@
 This is the public surface of imgsync's markdown handling; the work is split by subject:
 
 * :mod:`imgsync.notes.markdown.scan`, the **scanner**: mistune gives no source positions, and the
-  URL in its
-  tree is not the text in the file, so a position-aware scanner **proposes** candidates (inline
-  destinations, reference definitions, ``<img src=..>`` values, Obsidian ``![[..]]`` embeds) with
-  exact spans. It is deliberately liberal.
+  URL in its tree is not the text in the file, so a position-aware scanner **proposes** candidates
+  (inline destinations, reference definitions, ``<img src=..>`` values, Obsidian ``![[..]]``
+  embeds; one module each) with exact spans. It is deliberately liberal.
 * :mod:`imgsync.notes.markdown.parse`, the **parser**: a unique alphanumeric marker is appended to
-  every
-  candidate in a copy of the note, the copy is parsed **once**, and a candidate is an image exactly
-  when its marker comes back in an image. A **cross-check** compares what the parser saw with what
-  the scanner proposed; if they disagree, ``ScanResult.consistent`` is False and the note must not
-  be rewritten.
+  every candidate in a copy of the note, the copy is parsed **once**, and a candidate is an image
+  exactly when its marker comes back in an image. A **cross-check** compares what the parser saw
+  with what the scanner proposed; if they disagree, ``ScanResult.consistent`` is False and the
+  note must not be rewritten.
 * this module: front matter, :func:`find_images` (scanner → markers → one parse → decision →
   :class:`ImageRef` with line numbers), and :func:`rewrite` with its formatting of new URLs.
 
-The layers run one way: ``markdown`` imports ``mdparse`` and ``mdscan``, ``mdparse`` imports
-``mdscan``, never the reverse. Callers import from here only. See ``docs/markdown-rules.md`` for the
-rules themselves.
+The layers run one way: this module imports ``parse`` and the scanner's modules, ``parse`` imports
+the scanner's, never the reverse. Callers import from here only. See ``docs/markdown-rules.md`` for
+the rules themselves.
 
 A rewrite can, in contrived notes, change the structure too (a line that was no reference
 definition only because of a space in ``<my pic.png>`` becomes one). So :func:`rewrite` scans its
@@ -40,6 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from imgsync.errors import ItemError
+from imgsync.notes.markdown.candidates import IMAGE_EXTENSIONS, Candidate, has_image_extension
 from imgsync.notes.markdown.parse import DIALECT_PLUGINS as DIALECT_PLUGINS
 from imgsync.notes.markdown.parse import (
     decide,
@@ -49,13 +48,7 @@ from imgsync.notes.markdown.parse import (
     unique_marker_base,
     without_surrogates,
 )
-from imgsync.notes.markdown.scan import (
-    IMAGE_EXTENSIONS,
-    Candidate,
-    has_image_extension,
-    may_hold_images,
-    propose,
-)
+from imgsync.notes.markdown.scan import may_hold_images, propose
 
 __all__ = [
     "IMAGE_EXTENSIONS",

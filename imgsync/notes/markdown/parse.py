@@ -24,9 +24,9 @@ cross-check, never silently rewritten.
 The dialect is CommonMark plus GFM tables, footnotes (both supported by Obsidian and Typora) and
 Obsidian embeds. mistune is imported on first use only: ``imgsync upload`` starts on every paste.
 
-Sits between :mod:`imgsync.notes.markdown.scan` (which it imports) and
-:mod:`imgsync.notes.markdown` (which it never
-imports). Pure: no filesystem, no network.
+Sits above the scanner's modules (it imports :mod:`.candidates`, :mod:`.embeds` and
+:mod:`.imgtags`) and below :mod:`imgsync.notes.markdown` (which it never imports). Pure: no
+filesystem, no network.
 """
 
 from __future__ import annotations
@@ -34,21 +34,15 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from typing import Any
 
-from imgsync.notes.markdown.scan import (
-    EMBED_PATTERN,
-    Candidate,
-    has_image_extension,
-    scan_img_tags,
-    split_embed,
-)
+from imgsync.notes.markdown.candidates import Candidate, Decision, has_image_extension
+from imgsync.notes.markdown.embeds import EMBED_PATTERN, split_embed
+from imgsync.notes.markdown.imgtags import scan_img_tags
 
 __all__ = [
     "DIALECT_PLUGINS",
     "MARKER_BASE",
-    "Decision",
     "decide",
     "embed_plugin",
     "insert_markers",
@@ -144,17 +138,6 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------------------------------
 # the parser decides, and the cross-check
-
-
-@dataclass
-class Decision:
-    """Which candidates the parser confirmed as images, and whether the cross-check held."""
-
-    confirmed: dict[int, str]  # candidate index -> alt text
-    notes: list[tuple[str, int]]  # (message, position in the body)
-    consistent: bool
-    # confirmed reference definitions that a text link uses too
-    shared_with_link: set[int] = field(default_factory=set)
 
 
 def decide(
