@@ -15,7 +15,7 @@ import re
 
 from imgsync.notes.markdown.candidates import LINE_PREFIX_CHARS
 
-__all__ = ["ASCII_PUNCT", "MD_WHITESPACE", "Walks", "parse_destination"]
+__all__ = ["ASCII_PUNCT", "MD_WHITESPACE", "Walks", "parse_destination", "skip_link_whitespace"]
 
 #: The characters a backslash escapes (CommonMark's ASCII punctuation).
 ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -44,7 +44,7 @@ def parse_destination(
     ``block`` is True for a reference definition (whose destination may not be empty).
     ``walks`` remembers bare destinations between calls on one ``text`` (see :func:`_bare_walk`).
     """
-    pos = _skip_link_whitespace(text, pos)
+    pos = skip_link_whitespace(text, pos)
     length = len(text)
     if pos >= length:
         return None
@@ -132,17 +132,18 @@ def _bare_walk(text: str, start: int, walks: Walks) -> tuple[int, int]:
         pos += 1  # past the ")" that closed the nested walk
 
 
-def _skip_link_whitespace(text: str, pos: int) -> int:
-    """Skip spaces and tabs around at most one line ending, and a quote's ``>`` after it (mistune
-    strips those before it sees the line; outside a quote the ``>`` line is never a destination, and
-    a marker there changes nothing)."""
+def skip_link_whitespace(text: str, pos: int, *, continuation: str = LINE_PREFIX_CHARS) -> int:
+    """Skip spaces and tabs around at most one line ending, as before a link destination or title.
+
+    After the line ending, the characters of ``continuation`` are skipped: by default also a
+    quote's ``>`` (mistune strips those before it sees the line; outside a quote the ``>`` line is
+    never a destination, and a marker there changes nothing).
+    """
     length = len(text)
     while pos < length and text[pos] in " \t":
         pos += 1
     if pos < length and text[pos] in "\r\n":
         pos += 2 if text.startswith("\r\n", pos) else 1
-        while pos < length and text[pos] in " \t":
-            pos += 1
-        while pos < length and text[pos] in LINE_PREFIX_CHARS:
+        while pos < length and text[pos] in continuation:
             pos += 1
     return pos
