@@ -15,17 +15,19 @@ The rule (what a note must be for this module to decide it):
   bracket; no line that starts a label (``[`` first, after indentation, quote or list markers)
   without closing it on that line (mistune reads such a label over lines, even blank ones).
 * Fenced code blocks start at the left margin (`````` or ``~~~``, no backtick in a backtick
-  fence's info), after a blank line, a heading or a paragraph line; their content is code.
+  fence's info), right after a blank line, a heading, a paragraph or definitions; their content
+  is code.
 * Every other run of non-blank lines (a *group*) is either understood or *opaque*:
 
-  - understood: headings (``#`` .. ``######``, not closed by ``#``), then one of: a paragraph
-    of plain lines (a plain line starts with none of the characters that can open a block, has
-    no indentation and is no table delimiter row), a bullet list (or an ordered list that does
-    not follow a paragraph) of one-line items with plain text after one space, a block quote
-    whose lines are ``>`` plus plain text (``>`` alone between its paragraphs), reference
-    definitions on one line each (``[label]: dest`` with an optional title on that line and no
-    title that could start on the next), thematic breaks, or lines that are one ``<img>`` tag
-    each. A paragraph may be followed by a bullet list; definitions by a paragraph.
+  - understood: headings (``#`` .. ``######``, not closed by ``#``) and thematic breaks, then
+    one of: a paragraph of plain lines (a plain line has no indentation, starts no block that
+    could interrupt a paragraph or turn it into a heading, no HTML block, and is no table
+    delimiter row), a bullet list (or an ordered list that does not follow a paragraph) of
+    one-line items with plain text after one space, a block quote whose lines are ``>`` plus
+    plain text (``>`` alone between its paragraphs), reference definitions on one line each
+    (``[label]: dest`` with an optional title on that line and no title that could start on the
+    next), or lines that are one ``<img>`` tag each. A paragraph may be followed by a bullet
+    list or a heading; definitions by a paragraph.
   - opaque (tables, indented code, nested lists, HTML blocks...): holds no candidate, no ``![``,
     no ``<img``, no ``]:``, no fence characters and nothing that starts an HTML block which could
     run past a blank line (``<!``, ``<?``, ``<script``, ``<pre``, ``<style``, ``<textarea``); and,
