@@ -45,7 +45,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from imgsync.errors import ItemError
-from imgsync.notes.markdown.candidates import IMAGE_EXTENSIONS, Candidate, has_image_extension
+from imgsync.notes.markdown.candidates import (
+    IMAGE_EXTENSIONS,
+    Candidate,
+    has_image_extension,
+    without_surrogates,
+)
 from imgsync.notes.markdown.parse import DIALECT_PLUGINS as DIALECT_PLUGINS
 from imgsync.notes.markdown.parse import (
     decide,
@@ -53,7 +58,6 @@ from imgsync.notes.markdown.parse import (
     insert_markers,
     parse,
     unique_marker_base,
-    without_surrogates,
 )
 from imgsync.notes.markdown.scan import may_hold_images, propose
 from imgsync.notes.markdown.simple import decide_simple

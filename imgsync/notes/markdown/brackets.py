@@ -24,6 +24,7 @@ from imgsync.notes.markdown.inert import marker_is_inert
 __all__ = [
     "AUTOLINK_RE",
     "AUTO_EMAIL_RE",
+    "HTML_ATTRIBUTES",
     "IMAGE_OPEN_RE",
     "INLINE_TAG_RE",
     "MAX_RAW_HTML",
@@ -49,12 +50,13 @@ AUTO_EMAIL_RE = re.compile(
     r"<[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*>"
 )
+#: The attributes of an HTML tag (mistune's pattern: an unquoted value takes no "!").
+HTML_ATTRIBUTES = (
+    r"(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^ !\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
+)
 #: An inline HTML open or close tag.
 INLINE_TAG_RE = re.compile(
-    r"<[A-Za-z][A-Za-z0-9-]*"
-    r"(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^ !\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
-    r"\s*/?>"
-    r"|</[A-Za-z][A-Za-z0-9-]*\s*>"
+    r"<[A-Za-z][A-Za-z0-9-]*" + HTML_ATTRIBUTES + r"\s*/?>|</[A-Za-z][A-Za-z0-9-]*\s*>"
 )
 _DECLARATION_START_RE = re.compile(r"<![A-Z]+[ \t\n\r\f]")
 _BLANK_LINE_RE = re.compile(r"\n[ \t]*\r?\n")

@@ -11,15 +11,19 @@ The lowest layer of the markdown modules: it imports none of them. Pure.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LINE_PREFIX_CHARS",
+    "SHARED_DEFINITION_WARNING",
+    "SURROGATE_RE",
     "Candidate",
     "Decision",
     "has_image_extension",
+    "without_surrogates",
 ]
 
 #: File extensions treated as images (lower case, with the dot). Embeds and local files only count
@@ -30,6 +34,15 @@ IMAGE_EXTENSIONS = frozenset(
 
 #: What may come before a block's text on its line: indentation and block quote markers.
 LINE_PREFIX_CHARS = " \t>"
+
+#: The warning for a reference definition an image and a text link both use.
+SHARED_DEFINITION_WARNING = (
+    "a reference definition used by an image is also used by a text link; "
+    "rewriting it changes that link too"
+)
+
+#: A lone surrogate: a byte of a note that is not UTF-8 (notes are decoded with surrogateescape).
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -62,6 +75,16 @@ class Decision:
     consistent: bool
     # confirmed reference definitions that a text link uses too
     shared_with_link: set[int] = field(default_factory=set)
+
+
+def without_surrogates(text: str) -> str:
+    """mistune percent-encodes URLs with strict UTF-8; undecodable bytes (kept as lone surrogates)
+    would make it raise, so the parser gets U+FFFD in their place (one character for one)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_RE.sub("\ufffd", text)
+    return text
 
 
 def has_image_extension(name: str) -> bool:

@@ -13,10 +13,12 @@ from imgsync.notes.markdown.candidates import Candidate
 from imgsync.notes.markdown.destinations import MD_WHITESPACE, Walks, parse_destination
 from imgsync.notes.markdown.inert import marker_is_inert
 
-__all__ = ["MAX_LABEL_LENGTH", "MAX_LABEL_LINES", "propose_definitions"]
+__all__ = ["LINK_LABEL", "MAX_LABEL_LENGTH", "MAX_LABEL_LINES", "propose_definitions"]
 
 #: CommonMark link labels are at most 999 characters.
 MAX_LABEL_LENGTH = 999
+#: A link label's text as mistune reads it (before its ``]``; it may run over lines).
+LINK_LABEL = rf"(?=[\s\S]{{0,{MAX_LABEL_LENGTH}}}\])(?:[^\\\[\]]|\\.){{0,{MAX_LABEL_LENGTH}}}"
 
 #: A reference definition's label is looked for over at most this many lines. Longer labels are
 #: legal but unheard of; an image using one is caught by the cross-check.

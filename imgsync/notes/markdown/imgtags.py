@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from imgsync.notes.markdown.candidates import Candidate
 from imgsync.notes.markdown.inert import marker_is_inert
 
-__all__ = ["HAS_IMG_TAG_RE", "propose_html", "scan_img_tags"]
+__all__ = ["HAS_IMG_TAG_RE", "IMG_START_RE", "propose_html", "scan_img_tags"]
 
 #: Where an ``<img`` tag may start (a quick test before the scan).
 HAS_IMG_TAG_RE = re.compile(r"<img", re.IGNORECASE)
-_IMG_START_RE = re.compile(r"<img(?=[ \t\n\r\f/>])", re.IGNORECASE)
+#: Where an ``<img>`` tag starts.
+IMG_START_RE = re.compile(r"<img(?=[ \t\n\r\f/>])", re.IGNORECASE)
 _HTML_SKIP_RE = re.compile(
     r"<!--|<(script|style|textarea)(?=[ \t\n\r\f/>])|<img(?=[ \t\n\r\f/>])", re.IGNORECASE
 )
@@ -47,7 +48,7 @@ def scan_img_tags(text: str, *, skip_comments: bool) -> Iterator[tuple[int, int,
     With ``skip_comments`` (used on the parser's HTML tokens), comments and the raw contents of
     ``script``, ``style`` and ``textarea`` are skipped, as a browser does.
     """
-    finder = _HTML_SKIP_RE if skip_comments else _IMG_START_RE
+    finder = _HTML_SKIP_RE if skip_comments else IMG_START_RE
     pos = 0
     while True:
         match = finder.search(text, pos)

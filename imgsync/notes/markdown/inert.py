@@ -15,11 +15,12 @@ import re
 
 from imgsync.notes.markdown.candidates import LINE_PREFIX_CHARS
 
-__all__ = ["marker_is_inert"]
+__all__ = ["BLOCK_TAG_NAMES", "marker_is_inert"]
 
 # What the block parser sees in a marker: letters and digits.
 _MARKER_PROBE = "Z0"
-_BLOCK_TAG_NAMES = (
+#: The tag names that start an HTML block of kind 6 (CommonMark 0.31), as a pattern.
+BLOCK_TAG_NAMES = (
     "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
     "dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|"
     "header|hr|html|iframe|legend|li|link|main|menu|menuitem|meta|nav|noframes|ol|optgroup|"
@@ -44,7 +45,7 @@ _LINE_FEATURES = tuple(
         r"(?:[-+*]|[0-9]{1,9}[.)])[ \t]*$",  # empty list item
         r"<(?:script|pre|style|textarea)(?:[ \t>]|$)",  # HTML block, kind 1
         r"<(?:!--|\?|![A-Za-z]|!\[CDATA\[)",  # HTML blocks, kinds 2 to 5
-        r"</?(?:" + _BLOCK_TAG_NAMES + r")(?:[ \t>]|/>|$)",  # HTML block, kind 6
+        r"</?(?:" + BLOCK_TAG_NAMES + r")(?:[ \t>]|/>|$)",  # HTML block, kind 6
         _HTML_TAG_RE.pattern + r"[ \t]*$",  # HTML block, kind 7
         r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$",  # table delimiter row
         r"\[(?:[^\\\[\]]|\\.)*\]:",  # reference definition or footnote

@@ -12,8 +12,8 @@ What it does not follow raises :class:`Undecided`: a backslash outside a code sp
 ``<?``, an ``<a>`` tag (after which mistune reads links otherwise), brackets or parentheses nested
 deeper than anyone writes, overlong labels.
 
-Part of the simple-note decider: imports :mod:`.brackets`, :mod:`.codespans`, :mod:`.destinations`
-and :mod:`.embeds`. Pure.
+Part of the simple-note decider: imports :mod:`.brackets`, :mod:`.candidates`, :mod:`.codespans`,
+:mod:`.definitions`, :mod:`.destinations` and :mod:`.embeds`. Pure.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from imgsync.notes.markdown.brackets import AUTO_EMAIL_RE, AUTOLINK_RE, INLINE_TAG_RE
+from imgsync.notes.markdown.candidates import SURROGATE_RE
 from imgsync.notes.markdown.codespans import BACKTICKS_RE, BacktickRuns
-from imgsync.notes.markdown.destinations import skip_link_whitespace
+from imgsync.notes.markdown.definitions import LINK_LABEL, MAX_LABEL_LENGTH
+from imgsync.notes.markdown.destinations import MD_WHITESPACE, skip_link_whitespace
 from imgsync.notes.markdown.embeds import EMBED_RE
 
 __all__ = [
+    "MAX_LABEL",
+    "TITLE_CLOSERS",
     "InlineReading",
     "Node",
     "Undecided",
@@ -44,17 +48,15 @@ _MAX_DEPTH = 6
 # Emphasis inside a link's text adds to that depth once mistune resolves it: a link or image whose
 # text holds this many runs of ``*``/``_`` or more could come near the limit.
 _MAX_EMPHASIS = 20
-# Labels are at most 999 characters (CommonMark, mistune); well below that, nothing depends on
-# the limit.
-_MISTUNE_MAX_LABEL = 999
-_MAX_LABEL = 500
+#: Labels are at most 999 characters (CommonMark, mistune); a label longer than this, well below
+#: that limit, goes to the parser, so that nothing here depends on the limit.
+MAX_LABEL = 500
 # mistune's limit on nested parentheses in a destination is 20; deeper goes to the parser.
 _MAX_PARENS = 6
 
 _SCAN_RE = re.compile(r"[\\`!\[\]<]")
-_LABEL_RE = re.compile(r"(?=[\s\S]{0,999}\])(?:[^\\\[\]]|\\.){0,999}\]")
+_LABEL_RE = re.compile(LINK_LABEL + r"\]")
 _ANCHOR_TAG_RE = re.compile(r"</?[aA](?![A-Za-z0-9-])")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _EMPHASIS_RUN_RE = re.compile(r"[*_]+")
 _BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 # The characters of a destination that need no look: all but whitespace, controls, backslashes
@@ -63,9 +65,9 @@ _BARE_RUN_RE = re.compile(r"[^ \t\n\r\f\x00-\x1f\x7f\\()]*")
 _ANGLE_RUN_RE = re.compile(r"[^<>\\\n\r\x00]*")
 # Characters that make an alt text more than its plain text (markup, entities, line breaks).
 _MARKUP_RE = re.compile(r"[`*_\\<\[\]&\n]")
-_ASCII_WHITESPACE = " \t\n\r\f"
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_TITLE_CLOSERS = {'"': '"', "'": "'", "(": ")"}
+#: The characters that open a link title, and what closes each.
+TITLE_CLOSERS = {'"': '"', "'": "'", "(": ")"}
 
 
 class Undecided(Exception):
@@ -129,7 +131,7 @@ def destination(text: str, pos: int) -> tuple[int, int, int] | None:
     while pos < length:
         pos = _run_end(_BARE_RUN_RE, text, pos)
         char = text[pos : pos + 1]
-        if not char or char in _ASCII_WHITESPACE:
+        if not char or char in MD_WHITESPACE:
             break
         if char == "\\":
             raise Undecided
@@ -153,13 +155,13 @@ def title_end(text: str, pos: int, limit: int) -> int | None:
     """Where a link title after ``pos`` ends (whitespace first, then ``"..."``, ``'...'`` or
     ``(...)``, no blank line inside), or None if there is none. A backslash raises
     :class:`Undecided`."""
-    if pos >= limit or text[pos] not in _ASCII_WHITESPACE:
+    if pos >= limit or text[pos] not in MD_WHITESPACE:
         return None
-    while pos < limit and text[pos] in _ASCII_WHITESPACE:
+    while pos < limit and text[pos] in MD_WHITESPACE:
         pos += 1
-    if pos >= limit or text[pos] not in _TITLE_CLOSERS:
+    if pos >= limit or text[pos] not in TITLE_CLOSERS:
         return None
-    opener, closer = text[pos], _TITLE_CLOSERS[text[pos]]
+    opener, closer = text[pos], TITLE_CLOSERS[text[pos]]
     pos += 1
     while pos < limit:
         char = text[pos]
@@ -187,7 +189,7 @@ def _inline_link(text: str, pos: int) -> tuple[int, int, int] | None:
         return None
     start, end, after = dest
     pos = title_end(text, after, len(text)) or after
-    while pos < len(text) and text[pos] in _ASCII_WHITESPACE:
+    while pos < len(text) and text[pos] in MD_WHITESPACE:
         pos += 1
     if pos >= len(text) or text[pos] != ")":
         return None
@@ -352,14 +354,14 @@ class _Reader:
         next_pos: int | None = None
         label_start = 0
         if text.startswith("[", end):
-            found = _LABEL_RE.match(text, end + 1, end + 2 + _MISTUNE_MAX_LABEL)
+            found = _LABEL_RE.match(text, end + 1, end + 2 + MAX_LABEL_LENGTH)
             if found is not None:
                 label, next_pos, label_start = found.group(0)[:-1], found.end(), end + 1
         if not label:
-            if opener.nested or close - opener.start > _MISTUNE_MAX_LABEL:
+            if opener.nested or close - opener.start > MAX_LABEL_LENGTH:
                 return None
             label, label_start = text[opener.start : close], opener.start
-        if len(label) > _MAX_LABEL or "\\" in label or _SURROGATE_RE.search(label):
+        if len(label) > MAX_LABEL or "\\" in label or SURROGATE_RE.search(label):
             raise Undecided
         self.labels.append((label_start, label_start + len(label)))
         key = unikey(label)

@@ -6,14 +6,18 @@ whose reading depends on more than itself in a way the decider does not follow (
 underline, a table delimiter row, a line that may start an HTML block). "plain" is paragraph
 text that interrupts nothing: a paragraph may go on with it, and it may start one.
 
-Part of the simple-note decider: imports :mod:`.brackets` (mistune's inline tag pattern). Pure.
+Part of the simple-note decider: imports the patterns of :mod:`.brackets`, :mod:`.definitions`,
+:mod:`.imgtags` and :mod:`.inert`. Pure.
 """
 
 from __future__ import annotations
 
 import re
 
-from imgsync.notes.markdown.brackets import INLINE_TAG_RE
+from imgsync.notes.markdown.brackets import HTML_ATTRIBUTES, INLINE_TAG_RE
+from imgsync.notes.markdown.definitions import LINK_LABEL
+from imgsync.notes.markdown.imgtags import IMG_START_RE
+from imgsync.notes.markdown.inert import BLOCK_TAG_NAMES
 
 __all__ = [
     "DEFINITION_START_RE",
@@ -28,31 +32,22 @@ __all__ = [
 FENCE_OPEN_RE = re.compile(r"(`{3,}|~{3,})(.*)")
 #: A line that starts a label (after indentation, quote and list markers).
 LABEL_START_RE = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+[ \t>]*)*\[")
-#: mistune's start of a reference definition (its LINK_LABEL, which may run over lines).
-DEFINITION_START_RE = re.compile(r"\[(?=[\s\S]{0,999}\])(?:[^\\\[\]]|\\.){0,999}\]:")
+#: mistune's start of a reference definition (its label may run over lines).
+DEFINITION_START_RE = re.compile(r"\[" + LINK_LABEL + r"\]:")
 
 _HEADING_RE = re.compile(r"#{1,6}(?:[ \t]|$)")
 _THEMATIC_RE = re.compile(r"(?:(?:-[ \t]*){3,}|(?:_[ \t]*){3,}|(?:\*[ \t]*){3,})")
 _SETEXT_RE = re.compile(r"[=-]+[ \t]*")  # mistune: any mix of "=" and "-"
 _ORDERED_RE = re.compile(r"(\d{1,9}[.)])(?:[ \t]|$)")  # \d: any decimal digit, as mistune
 _DELIMITER_ROW_RE = re.compile(r"[-:|\s]*")  # mistune strips cells of any whitespace
-_IMG_TAG_START_RE = re.compile(r"<img(?=[ \t\n\r\f/>])", re.IGNORECASE)
 # How mistune tells an HTML block from a paragraph starting with ``<``: the tag names of blocks
-# of kinds 1 and 6 (its lists, and CommonMark's "search"), and the rest of a line that is one
-# whole tag (kind 7).
+# of kinds 1 and 6 (CommonMark's, with mistune's "source" and the raw-text tags of kind 1), and
+# the rest of a line that is one whole tag (kind 7).
 _HTML_BLOCK_TAG_RE = re.compile(
-    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
-    "dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|"
-    "header|hr|html|iframe|legend|li|link|main|menu|menuitem|meta|nav|noframes|ol|optgroup|"
-    "option|p|param|search|section|source|summary|table|tbody|td|tfoot|th|thead|title|tr|track|"
-    "ul|pre|script|style|textarea",
-    re.IGNORECASE,
+    BLOCK_TAG_NAMES + "|source|pre|script|style|textarea", re.IGNORECASE
 )
 _TAG_NAME_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
-_OPEN_TAG_END_RE = re.compile(
-    r"(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^ !\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*"
-    r"[ \t]*>[ \t]*"
-)
+_OPEN_TAG_END_RE = re.compile(HTML_ATTRIBUTES + r"[ \t]*>[ \t]*")
 _CLOSE_TAG_END_RE = re.compile(r"[ \t]*>[ \t]*")
 
 
@@ -122,5 +117,5 @@ def _html_line_kind(line: str) -> str:
     ends_html_block = _OPEN_TAG_END_RE if name.group(0)[1] != "/" else _CLOSE_TAG_END_RE
     if ends_html_block.fullmatch(line, name.end()) is None:
         return "plain"  # no HTML block of kind 7 either
-    single = line.count("<") == 1 and _IMG_TAG_START_RE.match(line)
+    single = line.count("<") == 1 and IMG_START_RE.match(line)
     return "tag" if single and INLINE_TAG_RE.fullmatch(line.rstrip(" \t")) else "other"

@@ -36,7 +36,13 @@ import threading
 from bisect import bisect_right
 from typing import Any
 
-from imgsync.notes.markdown.candidates import Candidate, Decision, has_image_extension
+from imgsync.notes.markdown.candidates import (
+    SHARED_DEFINITION_WARNING,
+    Candidate,
+    Decision,
+    has_image_extension,
+    without_surrogates,
+)
 from imgsync.notes.markdown.embeds import EMBED_PATTERN, split_embed
 from imgsync.notes.markdown.imgtags import scan_img_tags
 
@@ -48,7 +54,6 @@ __all__ = [
     "insert_markers",
     "parse",
     "unique_marker_base",
-    "without_surrogates",
 ]
 
 #: Plugins of the dialect we parse: GFM tables (``|`` splits cells before inline parsing, so it
@@ -61,7 +66,6 @@ MARKER_BASE = "zqImgsyncMark"
 
 # The token type our embed plugin gives ``![[..]]`` in mistune's tree.
 _EMBED_TOKEN = "obsidian_embed"
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -228,13 +232,7 @@ def decide(
 
     shared_with_link &= confirmed.keys()
     for index in sorted(shared_with_link):
-        notes.append(
-            (
-                "a reference definition used by an image is also used by a text link; "
-                "rewriting it changes that link too",
-                candidates[index].start,
-            )
-        )
+        notes.append((SHARED_DEFINITION_WARNING, candidates[index].start))
     return Decision(confirmed, notes, consistent, shared_with_link)
 
 
@@ -286,13 +284,3 @@ def _marked_raw(marked: str, candidate: Candidate) -> str:
 
 def _unmark(value: str, base: str) -> str:
     return re.sub(re.escape(base) + r"[0-9]+", "", value)
-
-
-def without_surrogates(text: str) -> str:
-    """mistune percent-encodes URLs with strict UTF-8; undecodable bytes (kept as lone surrogates)
-    would make it raise, so the parser gets U+FFFD in their place (one character for one)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE_RE.sub("\ufffd", text)
-    return text

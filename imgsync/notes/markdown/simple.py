@@ -70,10 +70,19 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from imgsync.notes.markdown.candidates import Candidate, Decision, has_image_extension
+from imgsync.notes.markdown.candidates import (
+    SHARED_DEFINITION_WARNING,
+    SURROGATE_RE,
+    Candidate,
+    Decision,
+    has_image_extension,
+)
+from imgsync.notes.markdown.destinations import MD_WHITESPACE
 from imgsync.notes.markdown.embeds import split_embed
 from imgsync.notes.markdown.imgtags import scan_img_tags
 from imgsync.notes.markdown.inline import (
+    MAX_LABEL,
+    TITLE_CLOSERS,
     Node,
     Undecided,
     destination,
@@ -89,26 +98,13 @@ from imgsync.notes.markdown.lines import (
     line_kind,
 )
 
-__all__ = ["SHARED_DEFINITION_WARNING", "decide_simple"]
-
-#: The warning for a definition an image and a text link both use (the parser gives the same).
-SHARED_DEFINITION_WARNING = (
-    "a reference definition used by an image is also used by a text link; "
-    "rewriting it changes that link too"
-)
-
-# Labels are at most 999 characters; well below that, nothing depends on the limit.
-_MAX_LABEL = 500
+__all__ = ["decide_simple"]
 
 _UNSUPPORTED_RE = re.compile(r"\r(?!\n)|[\x00\v\f]|\[\^|\\[\[\]]")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _DEFINITION_RE = re.compile(r"\[([^\\\[\]]{1,999})\]:[ \t]*")
 _OPAQUE_UNSAFE_RE = re.compile(
     r"!\[|\]:|```|~~~|<img|<!|<\?|<(?:script|pre|style|textarea)", re.IGNORECASE
 )
-# What mistune strips around a block's text before its inline parse.
-_INLINE_STRIP = " \r\n\t\f"
-_TITLE_OPENERS = "\"'("
 
 
 def decide_simple(body: str, candidates: list[Candidate]) -> Decision | None:
@@ -272,7 +268,7 @@ class _Reader:
         for start, end in self.lines[group.first : group.stop]:
             line = body[start:end]
             kind = line_kind(line)
-            if title_may_follow and line.lstrip(" \t")[:1] in _TITLE_OPENERS:
+            if title_may_follow and line.lstrip(" \t")[:1] in TITLE_CLOSERS:
                 raise Undecided  # this line may be the last definition's title
             title_may_follow = False
             after_block = state in ("start", "definitions")
@@ -332,7 +328,7 @@ class _Reader:
             raise Undecided  # a definition mistune may read, or not, in a way not followed here
         label = found.group(1)
         key = unikey(label)
-        if not key or len(label) > _MAX_LABEL or _SURROGATE_RE.search(label):
+        if not key or len(label) > MAX_LABEL or SURROGATE_RE.search(label):
             raise Undecided
         self._check_no_mark(start + 1, start + 1 + len(label))
         dest = destination(line, found.end())
@@ -361,11 +357,12 @@ class _Reader:
             return
         pieces = list(pieces)
         start, end = pieces[0]
-        while start < end and body[start] in _INLINE_STRIP:
+        # mistune strips these around a block's text before its inline parse
+        while start < end and body[start] in MD_WHITESPACE:
             start += 1
         pieces[0] = (start, end)
         start, end = pieces[-1]
-        while end > start and body[end - 1] in _INLINE_STRIP:
+        while end > start and body[end - 1] in MD_WHITESPACE:
             end -= 1
         pieces[-1] = (start, end)
         texts: list[str] = []
