@@ -77,6 +77,7 @@ from imgsync.notes.markdown.candidates import (
     Decision,
     has_image_extension,
 )
+from imgsync.notes.markdown.definitions import MAX_LABEL_LENGTH
 from imgsync.notes.markdown.destinations import MD_WHITESPACE
 from imgsync.notes.markdown.embeds import split_embed
 from imgsync.notes.markdown.imgtags import scan_img_tags
@@ -101,7 +102,8 @@ from imgsync.notes.markdown.lines import (
 __all__ = ["decide_simple"]
 
 _UNSUPPORTED_RE = re.compile(r"\r(?!\n)|[\x00\v\f]|\[\^|\\[\[\]]")
-_DEFINITION_RE = re.compile(r"\[([^\\\[\]]{1,999})\]:[ \t]*")
+# A definition line as read here: no escapes in its label.
+_DEFINITION_RE = re.compile(rf"\[([^\\\[\]]{{1,{MAX_LABEL_LENGTH}}})\]:[ \t]*")
 _OPAQUE_UNSAFE_RE = re.compile(
     r"!\[|\]:|```|~~~|<img|<!|<\?|<(?:script|pre|style|textarea)", re.IGNORECASE
 )
