@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from imgsync.notes.markdown import definitions as mddefinitions
+from imgsync.notes.markdown import destinations as mddestinations
 from imgsync.notes.markdown import find_images
-from imgsync.notes.markdown import scan as mdscan
 from imgsync.notes.notefile import TEMP_SUFFIX, NoteError, read_note, update_note, write_note
 from imgsync.notes.resolve import Resolver
 
@@ -206,8 +207,9 @@ def test_a_symlinked_note_whose_names_agree_resolves_as_before(tmp_path: Path) -
 
 
 class CountingPattern:
-    """Stands in for one of mdscan's compiled patterns: counts its calls and the characters they
-    cover, the work of the scanner's loops (deterministic, unlike a time on a shared machine)."""
+    """Stands in for one of the scanner's compiled patterns: counts its calls and the characters
+    they cover, the work of the scanner's loops (deterministic, unlike a time on a shared
+    machine)."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
@@ -246,10 +248,10 @@ def test_a_long_line_of_unclosed_images_scans_in_linear_time(
     # Each destination of such a line holds all the later ones up to its end; a scan that reads
     # each of them to the end of the line again is quadratic (80 KB took 30 s, 1 MB hours, and
     # `imgsync sync` waited on it). Bounded here by the work of the destination loops.
-    bare = CountingPattern(mdscan._BARE_DEST_RUN_RE)
-    angle = CountingPattern(mdscan._ANGLE_DEST_RUN_RE)
-    monkeypatch.setattr(mdscan, "_BARE_DEST_RUN_RE", bare)
-    monkeypatch.setattr(mdscan, "_ANGLE_DEST_RUN_RE", angle)
+    bare = CountingPattern(mddestinations._BARE_DEST_RUN_RE)
+    angle = CountingPattern(mddestinations._ANGLE_DEST_RUN_RE)
+    monkeypatch.setattr(mddestinations, "_BARE_DEST_RUN_RE", bare)
+    monkeypatch.setattr(mddestinations, "_ANGLE_DEST_RUN_RE", angle)
 
     scan = find_images(line)
 
@@ -282,8 +284,8 @@ def test_a_line_of_definitions_after_a_long_prefix_is_read_once(
 ) -> None:
     # Every "]:" of a line is checked against a definition starting the line: the line start is
     # matched once, not once per "]:" (each match reads the whole "- - - ..." prefix again).
-    definition = CountingPattern(mdscan._DEF_RE)
-    monkeypatch.setattr(mdscan, "_DEF_RE", definition)
+    definition = CountingPattern(mddefinitions._DEF_RE)
+    monkeypatch.setattr(mddefinitions, "_DEF_RE", definition)
     text = "![a]\n" + ("x" * 1000 + "\n") * 5 + "- " * 5000 + "[x]:" * 5000
 
     scan = find_images(text)

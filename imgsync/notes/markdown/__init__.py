@@ -3,30 +3,35 @@
 This is the public surface of imgsync's markdown handling; the work is split by subject:
 
 * :mod:`imgsync.notes.markdown.scan`, the **scanner**: mistune gives no source positions, and the
-  URL in its
-  tree is not the text in the file, so a position-aware scanner **proposes** candidates (inline
-  destinations, reference definitions, ``<img src=..>`` values, Obsidian ``![[..]]`` embeds) with
-  exact spans. It is deliberately liberal.
+  URL in its tree is not the text in the file, so a position-aware scanner **proposes** candidates
+  (inline destinations, reference definitions, ``<img src=..>`` values, Obsidian ``![[..]]``
+  embeds; one module each) with exact spans. It is deliberately liberal.
 * :mod:`imgsync.notes.markdown.parse`, the **parser**: a unique alphanumeric marker is appended to
-  every
-  candidate in a copy of the note, the copy is parsed **once**, and a candidate is an image exactly
-  when its marker comes back in an image. A **cross-check** compares what the parser saw with what
-  the scanner proposed; if they disagree, ``ScanResult.consistent`` is False and the note must not
-  be rewritten.
-* this module: front matter, :func:`find_images` (scanner → markers → one parse → decision →
-  :class:`ImageRef` with line numbers), and :func:`rewrite` with its formatting of new URLs.
+  every candidate in a copy of the note, the copy is parsed **once**, and a candidate is an image
+  exactly when its marker comes back in an image. A **cross-check** compares what the parser saw
+  with what the scanner proposed; if they disagree, ``ScanResult.consistent`` is False and the
+  note must not be rewritten.
+* :mod:`imgsync.notes.markdown.simple`, the **simple-note decider**: most notes are made of a few
+  plain constructs (paragraphs, headings, one-line list items, quotes, definitions, fenced code,
+  tables apart...). For those, the scanner's candidates are sorted without the parser, by reading
+  the structure the way mistune does; the answer is the parser's to the letter (differential
+  tests), and any other note goes to the parser.
+* this module: front matter, :func:`find_images` (scanner → simple-note decider, or markers → one
+  parse → decision → :class:`ImageRef` with line numbers), and :func:`rewrite` with its formatting
+  of new URLs.
 
-The layers run one way: ``markdown`` imports ``mdparse`` and ``mdscan``, ``mdparse`` imports
-``mdscan``, never the reverse. Callers import from here only. See ``docs/markdown-rules.md`` for the
-rules themselves.
+The layers run one way: this module imports ``parse``, ``simple`` and the scanner's modules;
+``parse`` and ``simple`` import the scanner's, never the reverse, nor each other. Callers import
+from here only. See ``docs/markdown-rules.md`` for the rules themselves.
 
 A rewrite can, in contrived notes, change the structure too (a line that was no reference
 definition only because of a space in ``<my pic.png>`` becomes one). So :func:`rewrite` scans its
 result again and refuses unless it holds the same images, pointing at the new URLs.
 
-One parse per note keeps the cost near a bare mistune parse; notes without ``![`` or ``<img`` are
-not parsed at all. The dialect is CommonMark plus GFM tables, footnotes (both supported by Obsidian
-and Typora) and Obsidian embeds.
+At most one parse per note keeps the cost near a bare mistune parse, and most notes need none:
+notes without ``![`` or ``<img`` are not parsed at all, simple notes are decided without the
+parser. The dialect is CommonMark plus GFM tables, footnotes (both supported by Obsidian and
+Typora) and Obsidian embeds.
 
 This module is pure: no filesystem, no network.
 """
@@ -40,6 +45,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from imgsync.errors import ItemError
+from imgsync.notes.markdown.candidates import (
+    IMAGE_EXTENSIONS,
+    Candidate,
+    has_image_extension,
+    without_surrogates,
+)
 from imgsync.notes.markdown.parse import DIALECT_PLUGINS as DIALECT_PLUGINS
 from imgsync.notes.markdown.parse import (
     decide,
@@ -47,15 +58,9 @@ from imgsync.notes.markdown.parse import (
     insert_markers,
     parse,
     unique_marker_base,
-    without_surrogates,
 )
-from imgsync.notes.markdown.scan import (
-    IMAGE_EXTENSIONS,
-    Candidate,
-    has_image_extension,
-    may_hold_images,
-    propose,
-)
+from imgsync.notes.markdown.scan import may_hold_images, propose
+from imgsync.notes.markdown.simple import decide_simple
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -69,9 +74,11 @@ __all__ = [
     "rewrite",
 ]
 
-# find_images calls the parse by this module's name for it, so that a test can count parses by
-# patching ``markdown._parse``.
+# find_images calls the parse and the simple-note decider by this module's names for them, so
+# that a test can count parses by patching ``markdown._parse``, and take the parser's path alone
+# by patching ``markdown._decide_simple``.
 _parse = parse
+_decide_simple = decide_simple
 
 # benchmarks/find_images.py builds a bare parser of the same dialect from DIALECT_PLUGINS (imported
 # above) and the embed plugin under its old name.
@@ -148,10 +155,12 @@ def find_images(text: str) -> ScanResult:
         return ScanResult([], front_matter, [], True)
 
     candidates = propose(body)
-    marker_base = unique_marker_base(body)
-    marked = insert_markers(body, candidates, marker_base)
-    tokens = _parse(without_surrogates(marked))
-    decision = decide(tokens, candidates, marked, marker_base)
+    decision = _decide_simple(body, candidates)
+    if decision is None:  # not a simple note: the parser decides
+        marker_base = unique_marker_base(body)
+        marked = insert_markers(body, candidates, marker_base)
+        tokens = _parse(without_surrogates(marked))
+        decision = decide(tokens, candidates, marked, marker_base)
 
     positions = [candidates[index].start + body_start for index in decision.confirmed]
     positions += [pos + body_start for _, pos in decision.notes]

@@ -24,9 +24,9 @@ cross-check, never silently rewritten.
 The dialect is CommonMark plus GFM tables, footnotes (both supported by Obsidian and Typora) and
 Obsidian embeds. mistune is imported on first use only: ``imgsync upload`` starts on every paste.
 
-Sits between :mod:`imgsync.notes.markdown.scan` (which it imports) and
-:mod:`imgsync.notes.markdown` (which it never
-imports). Pure: no filesystem, no network.
+Sits above the scanner's modules (it imports :mod:`.candidates`, :mod:`.embeds` and
+:mod:`.imgtags`) and below :mod:`imgsync.notes.markdown` (which it never imports). Pure: no
+filesystem, no network.
 """
 
 from __future__ import annotations
@@ -34,27 +34,26 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from typing import Any
 
-from imgsync.notes.markdown.scan import (
-    EMBED_PATTERN,
+from imgsync.notes.markdown.candidates import (
+    SHARED_DEFINITION_WARNING,
     Candidate,
+    Decision,
     has_image_extension,
-    scan_img_tags,
-    split_embed,
+    without_surrogates,
 )
+from imgsync.notes.markdown.embeds import EMBED_PATTERN, split_embed
+from imgsync.notes.markdown.imgtags import scan_img_tags
 
 __all__ = [
     "DIALECT_PLUGINS",
     "MARKER_BASE",
-    "Decision",
     "decide",
     "embed_plugin",
     "insert_markers",
     "parse",
     "unique_marker_base",
-    "without_surrogates",
 ]
 
 #: Plugins of the dialect we parse: GFM tables (``|`` splits cells before inline parsing, so it
@@ -67,7 +66,6 @@ MARKER_BASE = "zqImgsyncMark"
 
 # The token type our embed plugin gives ``![[..]]`` in mistune's tree.
 _EMBED_TOKEN = "obsidian_embed"
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,17 +142,6 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------------------------------
 # the parser decides, and the cross-check
-
-
-@dataclass
-class Decision:
-    """Which candidates the parser confirmed as images, and whether the cross-check held."""
-
-    confirmed: dict[int, str]  # candidate index -> alt text
-    notes: list[tuple[str, int]]  # (message, position in the body)
-    consistent: bool
-    # confirmed reference definitions that a text link uses too
-    shared_with_link: set[int] = field(default_factory=set)
 
 
 def decide(
@@ -245,13 +232,7 @@ def decide(
 
     shared_with_link &= confirmed.keys()
     for index in sorted(shared_with_link):
-        notes.append(
-            (
-                "a reference definition used by an image is also used by a text link; "
-                "rewriting it changes that link too",
-                candidates[index].start,
-            )
-        )
+        notes.append((SHARED_DEFINITION_WARNING, candidates[index].start))
     return Decision(confirmed, notes, consistent, shared_with_link)
 
 
@@ -303,13 +284,3 @@ def _marked_raw(marked: str, candidate: Candidate) -> str:
 
 def _unmark(value: str, base: str) -> str:
     return re.sub(re.escape(base) + r"[0-9]+", "", value)
-
-
-def without_surrogates(text: str) -> str:
-    """mistune percent-encodes URLs with strict UTF-8; undecodable bytes (kept as lone surrogates)
-    would make it raise, so the parser gets U+FFFD in their place (one character for one)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE_RE.sub("\ufffd", text)
-    return text
