@@ -115,3 +115,24 @@ def test_read_if_stable(tmp_path: Path) -> None:
     write(note, TEXT + b"more\n")
     assert read_if_stable(note, st) is None
     assert read_if_stable(tmp_path / "gone.md", st) is None
+
+
+@pytest.mark.parametrize("name", [b"n.md", "笔记.md".encode(), b"bad\xff name.md"])
+def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
+    tmp_path: Path, cache: Cache, name: bytes
+) -> None:
+    # The stamps are read for the whole vault at once (one string per trusted stamp): a name
+    # that is not UTF-8 (kept as bytes in the cache) and a racy stamp must come out right too.
+    note = Path(os.fsdecode(bytes(tmp_path) + b"/" + name))
+    racy = Path(os.fsdecode(bytes(tmp_path) + b"/racy-" + name))
+    write(note)
+    write(racy)
+    stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    stamp(cache, racy, recorded_ns=LONG_AGO_NS + 1)
+
+    trusted, racy_stamps = cache.note_stat_keys()
+    assert set(trusted) == {str(note)} and set(racy_stamps) == {str(racy)}
+    fresh = freshness(cache, LONG_AGO_NS + 1)
+    assert fresh.unchanged(str(note)) and fresh.unchanged(str(racy))
+    os.utime(note, ns=(LONG_AGO_NS + 5, LONG_AGO_NS + 5))  # touched: not proved by its stat
+    assert not freshness(cache, LONG_AGO_NS + 1).unchanged(str(note))
