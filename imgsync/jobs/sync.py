@@ -276,6 +276,7 @@ class _Run:
 
     def _walk(self, paths: Sequence[Path]) -> None:
         counts, report, unchanged = self.counts, self.report, self.freshness.unchanged
+        on_progress = self.on_progress
         for key, given, problem in walk_notes(paths):
             counts.notes_found += 1
             if problem is None and unchanged(key):
@@ -285,11 +286,12 @@ class _Run:
             else:
                 outcome = NoteOutcome(key, error=problem)
                 self._start(outcome, report.add(outcome), given)
-            self._progress()
-            if self.waiting:
-                self._collect(0)
-                while self.waiting >= MAX_WAITING_NOTES:
-                    self._collect(TICK_S)
+                if self.waiting:
+                    self._collect(0)
+                    while self.waiting >= MAX_WAITING_NOTES:
+                        self._collect(TICK_S)
+            if on_progress is not None:
+                on_progress(counts)
 
     def _progress(self) -> None:
         if self.on_progress is not None:

@@ -102,6 +102,7 @@ class SyncReport:
         self.images_to_upload = 0
         self._entries: list[NoteOutcome | str] = []
         self._kinds = bytearray()
+        self._added: list[int] = []  # the places of the notes added whole (some settled since)
         for note in notes:
             self.add(note)
 
@@ -109,9 +110,11 @@ class SyncReport:
 
     def add(self, outcome: NoteOutcome) -> int:
         """Add a note (perhaps still being worked on); returns its place for :meth:`settle`."""
+        place = len(self._entries)
         self._entries.append(outcome)
         self._kinds.append(_FULL)
-        return len(self._entries) - 1
+        self._added.append(place)
+        return place
 
     def add_unchanged(self, key: str) -> None:
         """Add a note found unchanged since its last clean sync (so not read)."""
@@ -134,7 +137,8 @@ class SyncReport:
 
     def outcomes(self) -> Iterator[NoteOutcome]:
         """The notes kept in full: those with something to report."""
-        for entry in self._entries:
+        for place in self._added:
+            entry = self._entries[place]
             if isinstance(entry, NoteOutcome):
                 yield entry
 
