@@ -222,7 +222,7 @@ class Syncer:
         # Each run looks afresh: files may have appeared, and earlier runs made new links.
         self._resolvers, self._places, self._prefixes = {}, {}, None
         try:
-            return _Run(self, on_note, on_image, on_progress).run(paths)
+            return _Run(self, paths, on_note, on_image, on_progress).run(paths)
         finally:
             self._close_cache()
 
@@ -233,6 +233,7 @@ class _Run:
     def __init__(
         self,
         syncer: Syncer,
+        paths: Sequence[Path],
         on_note: Callable[[NoteOutcome], None] | None,
         on_image: Callable[[UploadResult], None] | None,
         on_progress: Callable[[SyncCounts], None] | None,
@@ -241,8 +242,12 @@ class _Run:
         self.dry_run = syncer.dry_run
         self.report = SyncReport(dry_run=syncer.dry_run)
         self.counts = SyncCounts()
+        # The stamps of the notes below the paths given only: a sync of one note reads one.
         self.freshness = NoteFreshness(
-            syncer._open_cache(), clock_ns=syncer._clock_ns, record=not syncer.dry_run
+            syncer._open_cache(),
+            clock_ns=syncer._clock_ns,
+            record=not syncer.dry_run,
+            under=[os.path.abspath(path) for path in paths],
         )
         self.on_note = on_note
         self.on_image = on_image

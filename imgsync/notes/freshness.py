@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from imgsync.store.cache import RACY_WINDOW_NS, Cache, NoteStamp, stat_key
@@ -38,13 +38,19 @@ class NoteFreshness:
     ``cache`` None (a dry run before any real one: no cache file) knows no note. With ``record``
     False (a dry run) nothing is written to the cache: no stamp recorded, refreshed or forgotten.
     The stamps are read once, at construction: those trusted by their stat alone as one string
-    each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole.
+    each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with ``under`` (the
+    absolute paths a run walks), only those of the notes there.
     """
 
     def __init__(
-        self, cache: Cache | None, *, clock_ns: Callable[[], int], record: bool = True
+        self,
+        cache: Cache | None,
+        *,
+        clock_ns: Callable[[], int],
+        record: bool = True,
+        under: Sequence[str] = (),
     ) -> None:
-        self._trusted, self._racy = cache.note_stat_keys() if cache is not None else ({}, {})
+        self._trusted, self._racy = cache.note_stat_keys(under) if cache is not None else ({}, {})
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,17 +48,26 @@ def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("sig", "status"),
-    [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 143), (signal.SIGINT, 130)],
-    ids=["SIGKILL", "SIGTERM", "SIGINT"],
+    ("sig", "status", "cache_lost"),
+    [
+        (signal.SIGKILL, -signal.SIGKILL, False),
+        # Killed as if between the service's answer and the local index's write: the rerun
+        # knows nothing of what went up, and must find it on the image bed.
+        (signal.SIGKILL, -signal.SIGKILL, True),
+        (signal.SIGTERM, 143, False),
+        (signal.SIGINT, 130, False),
+    ],
+    ids=["SIGKILL", "SIGKILL-index-lost", "SIGTERM", "SIGINT"],
 )
 def test_a_sync_stopped_midway_keeps_what_it_finished_and_a_rerun_finishes_the_rest(
     control: Control,
     vault: Path,
     tmp_path: Path,
     env: dict[str, str],
+    data_dir: Path,
     sig: int,
     status: int,
+    cache_lost: bool,
 ) -> None:
     pictures = {i: png_bytes(f"stop {i}") for i in range(IMAGES)}
     for i, data in pictures.items():
@@ -127,6 +137,16 @@ def test_a_sync_stopped_midway_keeps_what_it_finished_and_a_rerun_finishes_the_r
 
     # The rerun finishes the rest; each picture is on the image bed exactly once.
     control.faults([])
+    if cache_lost:
+        shutil.rmtree(data_dir)
+        # The links written before are the user's image bed's: said so, as a user would.
+        write_config(
+            config,
+            control.base_url,
+            upload={**UPLOAD, "hosted_prefixes": [control.base_url + "/"]},
+            network=NETWORK,
+            qps=dict(DEFAULT_QPS),
+        )
     again = subprocess.run(
         [*command[:-1], "--json", str(vault)],
         env=env,

@@ -136,3 +136,25 @@ def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
     assert fresh.unchanged(str(note)) and fresh.unchanged(str(racy))
     os.utime(note, ns=(LONG_AGO_NS + 5, LONG_AGO_NS + 5))  # touched: not proved by its stat
     assert not freshness(cache, LONG_AGO_NS + 1).unchanged(str(note))
+
+
+def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: Cache) -> None:
+    # A sync of one note, or of one folder, in a big vault reads only the stamps it can use.
+    vault = tmp_path / "vault"
+    (vault / "sub").mkdir(parents=True)
+    (vault / "sub0").mkdir()  # sorts right after "sub/": outside the range of sub
+    notes = [write(vault / "a.md"), write(vault / "sub" / "b.md"), write(vault / "sub0" / "c.md")]
+    for note in notes:
+        stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+
+    def read_for(*under: Path) -> set[str]:
+        trusted, _racy = cache.note_stat_keys([str(p) for p in under])
+        return {Path(p).name for p in trusted}
+
+    assert read_for() == {"a.md", "b.md", "c.md"}
+    assert read_for(vault) == {"a.md", "b.md", "c.md"}
+    assert read_for(vault / "sub") == {"b.md"}
+    assert read_for(vault / "a.md") == {"a.md"}
+    assert read_for(vault / "a.md", vault / "sub0") == {"a.md", "c.md"}
+    fresh = NoteFreshness(cache, clock_ns=lambda: LONG_AGO_NS, under=[str(vault / "sub")])
+    assert fresh.unchanged(str(notes[1])) and not fresh.unchanged(str(notes[0]))
