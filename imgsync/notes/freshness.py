@@ -37,9 +37,9 @@ class NoteFreshness:
 
     ``cache`` None (a dry run before any real one: no cache file) knows no note. With ``record``
     False (a dry run) nothing is written to the cache: no stamp recorded, refreshed or forgotten.
-    The stamps are read once, at construction: those trusted by their stat alone as one string
-    each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with ``under`` (the
-    absolute paths a run walks), only those of the notes there.
+    The stamps are read once, at construction: those trusted by their stat alone as a (size,
+    mtime, inode) key each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with
+    ``under`` (the absolute paths a run walks), only those of the notes there.
     """
 
     def __init__(

@@ -121,7 +121,7 @@ def test_read_if_stable(tmp_path: Path) -> None:
 def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
     tmp_path: Path, cache: Cache, name: bytes
 ) -> None:
-    # The stamps are read for the whole vault at once (one string per trusted stamp): a name
+    # The stamps are read for the whole vault at once (one key per trusted stamp): a name
     # that is not UTF-8 (kept as bytes in the cache) and a racy stamp must come out right too.
     note = Path(os.fsdecode(bytes(tmp_path) + b"/" + name))
     racy = Path(os.fsdecode(bytes(tmp_path) + b"/racy-" + name))
