@@ -1,9 +1,17 @@
-"""``imgsync sync``: the command, and what a sync report becomes: the human summary, the JSON of
-docs/contract.md and the exit status."""
+"""``imgsync sync``: the command, and what a sync report becomes: the human report, the JSON of
+docs/contract.md, a dry run's diff and the exit status.
+
+Where each thing goes: the report (a line per note with something to say, then the summary) on
+stdout, as the notes finish; warnings and the progress line on stderr. ``--json`` puts one JSON
+document on stdout instead (the human report then goes to stderr, as before). ``--dry-run --diff``
+puts the diff on stdout, so that it can be saved and applied with ``patch -p1`` (the report then
+goes to stderr).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +32,7 @@ def sync_exit_status(report: SyncReport) -> int:
     """0 when all was done; 4 when everything that failed failed because the service could not
     be reached (worth retrying as it is); else 1 when anything failed (docs/contract.md)."""
     unreachable = False
-    for note in report.notes:
+    for note in report.outcomes():
         if note.error is not None:
             return EXIT_PARTIAL
         for image in note.images:
@@ -67,40 +75,103 @@ def _image_json(image: ImageOutcome) -> dict[str, Any]:
     }
 
 
-def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
-    """The human summary of a sync (stderr by default): problems, changed notes, totals.
+# -- the human report ------------------------------------------------------------------------------
 
-    In a dry run each image that would change is shown once, by the rewrite it would get.
+
+def note_lines(
+    note: NoteOutcome, *, base: Path, verbose: bool, dry_run: bool
+) -> Iterator[tuple[str, bool]]:
+    """What the report says of one note, as (line, is_warning): its error, its failed images
+    (with ``verbose``, every image left alone and why), and what was (or would be) rewritten.
+
+    In a dry run each image is shown once: by the rewrite it would get (the local index knows its
+    link), or as one a real run would upload.
     """
+    name = shown(note.path, base)
+    if note.error:
+        yield f"{name}: {note.error}", False
+    for warning in note.warnings:
+        yield f"{name}: warning: {warning}", True
+    for image in note.images:
+        if image.status == FAILED or image.would_upload or (verbose and image.error):
+            yield f"{name}:{image.line}: {image.target}: {image.error}", False
+    if dry_run:
+        for old, new in note.edits:
+            yield f"{name}: would rewrite {old} -> {new}", False
+    elif note.changed:
+        yield f"{name}: links rewritten", False
 
-    def echo(text: str) -> None:
-        # Names and targets may hold bytes that are not UTF-8: shown as \xNN, never a crash.
-        click.echo(printable(text), err=err)
 
-    for note in report.notes:
-        if note.unchanged_since_last_sync:
-            continue  # nothing to say (and a re-sync of a big vault is mostly these)
-        name = shown(note.path, base)
-        if note.error:
-            echo(f"{name}: {note.error}")
-        for warning in note.warnings:
-            echo(f"{name}: warning: {warning}")
-        for image in note.images:
-            if image.status == FAILED or (verbose and image.error and not image.would_upload):
-                echo(f"{name}:{image.line}: {image.target}: {image.error}")
-        if report.dry_run:
-            for old, new in note.edits:
-                echo(f"{name}: would rewrite {old} -> {new}")
-        elif note.changed:
-            echo(f"{name}: links rewritten")
+def summary_line(report: SyncReport) -> str:
+    """The last line of the report: notes, changed notes, notes that failed, links by status.
+
+    ``N note(s) failed`` counts the notes that could not be processed at all (each named above
+    with its reason); a failed image is counted among the image links.
+    """
     totals = report.totals()
     words = ", ".join(f"{totals[k]} {k}" for k in ("uploaded", "reused", "cached", "skipped"))
-    prefix = "dry run: " if report.dry_run else ""
-    failed = sum(1 for n in report.notes for i in n.images if i.status == FAILED)
-    echo(
-        f"{prefix}{totals['notes']} notes, {totals['changed']} changed; "
-        f"image links: {words}, {failed} failed"
+    links_failed = sum(1 for n in report.outcomes() for i in n.images if i.status == FAILED)
+    notes_failed = len(report.failed_notes())
+    changed = "would change" if report.dry_run else "changed"
+    line = (
+        f"{_count(totals['notes'], 'note')}, {totals['changed']} {changed}, "
+        f"{_count(notes_failed, 'note')} failed; "
+        f"image links: {words}, {links_failed} failed"
     )
+    if report.dry_run:
+        line = f"dry run: {line}; {_count(report.images_to_upload, 'image')} to upload"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def print_sync_report(report: SyncReport, *, base: Path, verbose: bool, err: bool = True) -> None:
+    """The whole human report of a finished run at once (``err``: on stderr): each note with
+    something to say, then the summary. ``imgsync sync`` prints the same lines as notes finish."""
+    for note in report.outcomes():
+        for line, _warning in note_lines(note, base=base, verbose=verbose, dry_run=report.dry_run):
+            # Names and targets may hold bytes that are not UTF-8: shown as \\xNN, never a crash.
+            click.echo(printable(line), err=err)
+    click.echo(summary_line(report), err=err)
+
+
+class _NotePrinter:
+    """Prints each note's lines as the run finishes it (``on_note``), and its diff if asked."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        *,
+        base: Path,
+        verbose: bool,
+        dry_run: bool,
+        to_stderr: bool,
+        diff: bool,
+    ) -> None:
+        self.progress = progress
+        self.base = base
+        self.verbose = verbose
+        self.dry_run = dry_run
+        self.to_stderr = to_stderr
+        self.diff = diff
+
+    def __call__(self, note: NoteOutcome) -> None:
+        for line, warning in note_lines(
+            note, base=self.base, verbose=self.verbose, dry_run=self.dry_run
+        ):
+            self.progress.echo(printable(line), err=warning or self.to_stderr)
+        if self.diff and note.planned is not None:
+            from imgsync.notes.textdiff import unified_diff
+
+            name = shown(note.path, self.base)
+            old, new = note.planned
+            patch = unified_diff(old, new, old_name=f"a/{name}", new_name=f"b/{name}")
+            self.progress.finish()
+            sys.stdout.flush()
+            sys.stdout.buffer.write(patch)
+            sys.stdout.buffer.flush()
 
 
 def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
@@ -113,6 +184,11 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Make no request and write nothing; show changes.")
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="With --dry-run: print the diff of each note that would change (patch -p1 applies it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option(
     "--root",
@@ -131,6 +207,7 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
 def sync(
     app: AppContext,
     dry_run: bool,
+    diff: bool,
     as_json: bool,
     root: Path | None,
     allow_outside_root: bool,
@@ -138,6 +215,10 @@ def sync(
     paths: tuple[Path, ...],
 ) -> None:
     """Upload the images the notes at PATHS refer to, and rewrite their links."""
+    if diff and not dry_run:
+        raise click.UsageError("--diff shows what a dry run would write: use it with --dry-run")
+    if diff and as_json:
+        raise click.UsageError("--diff and --json both print on stdout: choose one")
     from imgsync.jobs.sync import Syncer
 
     settings = app.settings()
@@ -147,18 +228,26 @@ def sync(
         settings,
         root=root,
         dry_run=dry_run,
+        keep_planned=diff,
         allow_outside_root=allow_outside_root,
         allow_data=allow_data_uri,
     )
     progress = Progress(enabled=not as_json and sys.stderr.isatty())
+    base = Path.cwd()
+    verbose = app.verbosity > 0
+    to_stderr = as_json or diff  # stdout holds the JSON document or the diff
+    printer = _NotePrinter(
+        progress, base=base, verbose=verbose, dry_run=dry_run, to_stderr=to_stderr, diff=diff
+    )
+    on_progress = progress.update if progress.enabled else None
     try:
         with stop_on_signals(progress):
-            report = syncer.run(list(paths), on_upload_start=progress.start, on_image=progress.step)
+            report = syncer.run(list(paths), on_note=printer, on_progress=on_progress)
     except KeyboardInterrupt as exc:
+        progress.finish()
         exit_stopped(exc)
     progress.finish()
-    base = Path.cwd()
     if as_json:
         echo_json(sync_report_json(report, base))
-    print_sync_report(report, base=base, verbose=app.verbosity > 0 or dry_run)
+    click.echo(summary_line(report), err=to_stderr)
     sys.exit(sync_exit_status(report))

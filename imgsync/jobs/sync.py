@@ -1,24 +1,35 @@
 """``imgsync sync``: upload the images a set of notes refers to and rewrite their links.
 
-One run is four steps, each over every note before the next begins:
+A run is a pipeline, so that each note is written as soon as its own images are on the image bed,
+while the others still upload:
 
-1. **collect** the notes (:mod:`imgsync.notes.walk`), skipping at once a note that is as its last
-   clean sync left it (:mod:`imgsync.notes.freshness`);
-2. **scan** each remaining note (markdown.find_images) and **resolve** every reference to a local
-   file, a remote URL, an already-hosted URL or a data URI (resolve.Resolver);
-3. **upload** every distinct image once, all notes together, in parallel (engine.Uploader);
-4. **rewrite** each note through notefile.update_note: the note is read again and rewritten from
-   that fresh text (scanned again if it changed), so an edit made while its images uploaded is
-   kept, not lost.
+1. **walk** the notes (:mod:`imgsync.notes.walk`); a note that is as its last clean sync left it
+   (:mod:`imgsync.notes.freshness`) is done at once, unread;
+2. **scan** each other note as the walk yields it and **resolve** its references
+   (:func:`~imgsync.jobs.sync_note.scan_note`);
+3. **ask** for each image it needs (:class:`~imgsync.jobs.sync_uploads.SharedUploads`): the local
+   index answers what it knows, the rest goes to one pool of uploads shared by every note (one
+   upload per distinct image, however many notes wait for it);
+4. **rewrite** each note the moment its last image settles, through notefile.update_note: the note
+   is read again and rewritten from that fresh text (scanned again if it changed), so an edit made
+   while its images uploaded is kept. A note with nothing to upload is done at once.
 
-A failed image leaves its link alone and is reported; a note that cannot be read is reported and the
-run goes on. Nothing here prints: the command line turns the :class:`SyncReport` into output and an
-exit status.
+At most :data:`MAX_WAITING_NOTES` notes wait for images at a time (the walk pauses beyond that),
+and a note's text and references are let go once it is written: memory does not grow with the
+vault. A failed image leaves its link alone and is reported; a note that cannot be read is
+reported and the run goes on. Stopped by a signal (KeyboardInterrupt, raised in this thread), the
+run starts no new upload and writes no further note: every note written so far is whole (notefile
+writes atomically), every other one as it was. Nothing here prints: the command line turns the
+:class:`SyncReport` into output and an exit status.
 
 A note is *clean* after a sync when every image reference in it now points at the image bed (or it
 has none). Only a clean note is stamped in the cache and skipped next time without being parsed: a
 note with a missing image, a data URI or a file outside the root is looked at again on every run,
 since a new file, a flag or a change elsewhere can change its outcome.
+
+In a dry run nothing is uploaded, written or recorded, and no request is made: the local index
+answers what it knows (those images show their real link, and the note the rewrite it would get),
+the others are reported as images a real run would upload.
 
 The markdown scanner, the resolver, the note writer and the upload engine are imported where they
 are first needed: a no-op re-sync of a large vault needs none of them, and its cost is the walk.
@@ -28,58 +39,57 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgsync.engine.results import DATA, FAILED, HOSTED, LOCAL, REMOTE, SKIPPED
+from imgsync.engine.results import FAILED, SKIPPED
 from imgsync.errors import ImgsyncError
-from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
-from imgsync.notes.freshness import NoteFreshness, content_digest
+from imgsync.jobs.sync_report import NoteOutcome, SyncReport
+from imgsync.notes.freshness import NoteFreshness
 from imgsync.notes.walk import walk_notes
 from imgsync.store.cache import Cache, cache_path
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
+    from imgsync.engine.cached import CacheAnswers
     from imgsync.engine.results import UploadResult
     from imgsync.engine.uploader import Uploader
-    from imgsync.notes.markdown import ImageRef
-    from imgsync.notes.notefile import NoteText
+    from imgsync.jobs.sync_note import ScannedNote
+    from imgsync.jobs.sync_uploads import SharedUploads
     from imgsync.notes.resolve import Resolved, Resolver
 
-__all__ = ["Syncer"]
+__all__ = ["MAX_WAITING_NOTES", "SyncCounts", "Syncer"]
 
 log = logging.getLogger(__name__)
 
-# In a dry run, why an image that a real run would upload is left as it is.
-DRY_RUN_REASON = "dry run: not uploaded"
+# Notes read and waiting for their images at most: each holds its text and references (a few
+# times its size), and a thousand keep thousands of uploads queued ahead of the workers, far more
+# than the service's rate limits let run at once. Beyond that the walk waits for notes to finish.
+MAX_WAITING_NOTES = 1000
+# How long the run waits for an upload before telling ``on_progress`` again (so a display can
+# count down the time left while nothing settles).
+TICK_S = 0.25
 # Prefix of the scratch folder a run decodes its data: URIs into, for the uploader.
 DATA_URI_SCRATCH_PREFIX = "imgsync-data-uri-"
 
 
 @dataclass
-class _Pending:
-    """A note read and scanned, waiting for its images."""
+class SyncCounts:
+    """How far a run is, for a progress display (images count distinct images, not links)."""
 
-    outcome: NoteOutcome
-    resolver: Resolver
-    digest: str  # of the bytes scanned: an unchanged note is not scanned again for the rewrite
-    refs: list[ImageRef]
-    resolved: list[Resolved]
-    consistent: bool
-    raw: bytes
-    # Why the note is left as it is whatever its images do (the scan did not match the parser,
-    # the note may not be rewritten); its images are then not uploaded.
-    held: str | None = None
-
-
-@dataclass
-class _Pass:
-    """What the last rewrite pass over a note found (update_note may redo it on a fresh read)."""
-
-    clean: bool = False
+    notes_found: int = 0
+    walk_done: bool = False
+    notes_done: int = 0
+    notes_failed: int = 0  # in whole (cannot be read or written) or in part (an image failed)
+    images: int = 0  # distinct images the notes need (answered by the index or uploaded)
+    images_done: int = 0
+    images_failed: int = 0
+    uploads: int = 0  # of those, handed to the uploader
+    uploads_done: int = 0
 
 
 class Syncer:
@@ -88,7 +98,8 @@ class Syncer:
     A cache passed in is the caller's to close; one opened here is closed when :meth:`run` ends.
     ``uploader_factory`` makes the Uploader of a run that has something to upload (by default one
     built from the settings over this run's cache); ``clock_ns`` is the wall clock the cache and the
-    note stamps are judged by.
+    note stamps are judged by. ``keep_planned`` (a dry run's ``--diff``) hands each note that
+    would change to ``on_note`` with its bytes and the bytes a real run would write.
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class Syncer:
         *,
         root: Path | None = None,
         dry_run: bool = False,
+        keep_planned: bool = False,
         allow_outside_root: bool = False,
         allow_data: bool = False,
         cache: Cache | None = None,
@@ -107,12 +119,14 @@ class Syncer:
         self._clock_ns = clock_ns
         self.root = root
         self.dry_run = dry_run
+        self.keep_planned = keep_planned
         self.allow_outside_root = allow_outside_root
         self.allow_data = allow_data
         self._cache = cache
         self._owns_cache = cache is None
         self._uploader_factory = uploader_factory or self._default_uploader
         self._resolvers: dict[Path, Resolver] = {}
+        self._places: dict[Path, tuple[Resolver, Path]] = {}
         self._prefixes: tuple[str, ...] | None = None
 
     # -- collaborators ----------------------------------------------------------------------------
@@ -139,22 +153,39 @@ class Syncer:
 
         return Uploader.from_settings(self.settings, cache=self._open_cache())
 
-    def _resolver(self, given: Path) -> Resolver:
-        """The resolver of the notes root: ``--root``, else the nearest folder at or above the
-        path given that holds ``.obsidian``, else that folder (a file given: its folder)."""
-        from imgsync.notes.resolve import Resolver, find_root  # only a run that scans a note
+    def _answers(self) -> CacheAnswers | None:
+        """The local index's answers, with no request (None: a dry run with no index yet)."""
+        cache = self._open_cache()
+        if cache is None:
+            return None
+        from imgsync.engine.cached import CacheAnswers  # light: no HTTP stack
 
-        root = (self.root or find_root(given)).resolve()
-        resolver = self._resolvers.get(root)
-        if resolver is None:
-            resolver = Resolver(
-                root,
-                hosted_prefixes=self._hosted_prefixes(),
-                allow_outside_root=self.allow_outside_root,
-                allow_data=self.allow_data,
-            )
-            self._resolvers[root] = resolver
-        return resolver
+        return CacheAnswers(self.settings, cache)
+
+    def _place(self, given: Path) -> tuple[Resolver, Path]:
+        """The resolver of the notes root for a path given, and the folder being synced there.
+
+        The root is ``--root``, else the nearest folder at or above the path given that holds
+        ``.obsidian``, else that folder (a file given: its folder).
+        """
+        place = self._places.get(given)
+        if place is None:
+            from imgsync.notes.resolve import Resolver, find_root  # only a run that scans a note
+
+            area = Path(os.path.abspath(given))
+            area = area if area.is_dir() else area.parent
+            root = (self.root or find_root(given)).resolve()
+            resolver = self._resolvers.get(root)
+            if resolver is None:
+                resolver = Resolver(
+                    root,
+                    hosted_prefixes=self._hosted_prefixes(),
+                    allow_outside_root=self.allow_outside_root,
+                    allow_data=self.allow_data,
+                )
+                self._resolvers[root] = resolver
+            place = self._places[given] = (resolver, area)
+        return place
 
     def _hosted_prefixes(self) -> tuple[str, ...]:
         """Configured prefixes plus the download folders of every URL this account was given."""
@@ -166,230 +197,287 @@ class Syncer:
             self._prefixes = tuple(sorted(prefixes))
         return self._prefixes
 
-    # -- the four steps ---------------------------------------------------------------------------
+    # -- the run ----------------------------------------------------------------------------------
 
     def run(
         self,
         paths: Sequence[Path],
         *,
         on_note: Callable[[NoteOutcome], None] | None = None,
-        on_upload_start: Callable[[int], None] | None = None,
         on_image: Callable[[UploadResult], None] | None = None,
+        on_progress: Callable[[SyncCounts], None] | None = None,
     ) -> SyncReport:
         """Sync every note below ``paths``; never raises for a per-note or per-image problem.
 
-        Raises only for whole-run failures (authentication, configuration, an unusable cache):
-        then no note has been written.
+        ``on_note`` hears of each note that was read, once it is done (a note unchanged since its
+        last sync is only counted); ``on_image`` of each distinct image once it is settled
+        (uploaded, found in the index, or failed), before the notes waiting for it are written;
+        ``on_progress`` of the counts whenever they change, and every few tenths of a second
+        while the run waits for uploads. All are called from this thread.
+
+        Raises only for whole-run failures (authentication, configuration, an unusable cache), and
+        KeyboardInterrupt when stopped: then no further note is written (those written before
+        stay whole, rewritten).
         """
         # Each run looks afresh: files may have appeared, and earlier runs made new links.
-        self._resolvers, self._prefixes = {}, None
+        self._resolvers, self._places, self._prefixes = {}, {}, None
         try:
-            return self._run(paths, on_note, on_upload_start, on_image)
+            return _Run(self, paths, on_note, on_image, on_progress).run(paths)
         finally:
             self._close_cache()
 
-    def _run(
+
+class _Run:
+    """One run's state: the report, the counts, the notes waiting for images, the uploads."""
+
+    def __init__(
         self,
+        syncer: Syncer,
         paths: Sequence[Path],
         on_note: Callable[[NoteOutcome], None] | None,
-        on_upload_start: Callable[[int], None] | None,
         on_image: Callable[[UploadResult], None] | None,
-    ) -> SyncReport:
-        freshness = NoteFreshness(
-            self._open_cache(), clock_ns=self._clock_ns, record=not self.dry_run
-        )
-        outcomes: list[NoteOutcome] = []
-        pending: list[_Pending] = []
-        for key, given, problem in walk_notes(paths):
-            outcome = NoteOutcome(key, error=problem)
-            outcomes.append(outcome)
-            if problem is None and freshness.unchanged(key):
-                outcome.unchanged_since_last_sync = True
-            elif problem is None:
-                with _note_safety_net(outcome):
-                    scanned = self._scan(outcome, given)
-                    if scanned is not None:
-                        pending.append(scanned)
-            if on_note is not None and (outcome.error or outcome.unchanged_since_last_sync):
-                on_note(outcome)
-
-        results = self._upload(pending, on_upload_start, on_image)
-        for item in pending:
-            with _note_safety_net(item.outcome):
-                self._finish(item, results, freshness)
-            if on_note is not None:
-                on_note(item.outcome)
-        return SyncReport(notes=outcomes, dry_run=self.dry_run)
-
-    def _scan(self, outcome: NoteOutcome, given: Path) -> _Pending | None:
-        from imgsync.notes.markdown import find_images  # only a run that scans a note
-        from imgsync.notes.notefile import read_note, unwritable_reason
-
-        try:
-            note = read_note(outcome.path)
-        except ImgsyncError as exc:
-            outcome.error = _note_error(exc)
-            return None
-        scan = find_images(note.text)
-        outcome.warnings.extend(scan.warnings)
-        resolver = self._resolver(given)
-        resolved = [resolver.resolve(outcome.path, ref, scan.front_matter) for ref in scan.refs]
-        held = None
-        if not scan.consistent:
-            outcome.error = "left unchanged: the image scan did not match the parser (see warnings)"
-            held = "note left unchanged: the image scan did not match the parser"
-        elif any(_item_key(res) is not None for res in resolved):
-            # Uploading for a note that will not be rewritten would only fill the image bed.
-            reason = unwritable_reason(outcome.path)
-            if reason is not None:
-                outcome.error = reason
-                held = f"note not rewritten: {reason}"
-        return _Pending(
-            outcome,
-            resolver,
-            content_digest(note.raw),
-            scan.refs,
-            resolved,
-            scan.consistent,
-            note.raw,
-            held,
-        )
-
-    def _upload(
-        self,
-        pending: list[_Pending],
-        on_start: Callable[[int], None] | None,
-        on_image: Callable[[UploadResult], None] | None,
-    ) -> dict[str, UploadResult]:
-        """Upload each distinct local file and remote URL once; results keyed by item key."""
-        keys: dict[str, Resolved] = {}
-        for item in pending:
-            if item.held is None:
-                for res in item.resolved:
-                    key = _item_key(res)
-                    if key is not None:
-                        keys.setdefault(key, res)
-        if self.dry_run or not keys:
-            return {}
-        if on_start is not None:
-            on_start(len(keys))
-        import tempfile  # only a run that uploads (it costs ~7 ms to load)
-
-        with tempfile.TemporaryDirectory(prefix=DATA_URI_SCRATCH_PREFIX) as scratch:
-            items = [_upload_item(res, Path(scratch)) for res in keys.values()]
-            with self._uploader_factory() as uploader:
-                callback = None if on_image is None else (lambda _i, r: on_image(r))
-                results = uploader.upload_many(items, on_result=callback)
-        return dict(zip(keys, results, strict=True))
-
-    def _finish(
-        self, item: _Pending, results: dict[str, UploadResult], freshness: NoteFreshness
+        on_progress: Callable[[SyncCounts], None] | None,
     ) -> None:
-        outcome = item.outcome
-        root = item.resolver.root
-        for res in item.resolved:
-            image = self._image_outcome(res, results, item.held, root)
-            outcome.images.append(image)
-            if res.skip_reason is not None and image.status == SKIPPED and res.path is not None:
-                # A file outside the root: say so, since the link stays local.
-                outcome.warnings.append(f"line {image.line}: {image.target}: {image.error}")
-        if item.held is not None:
-            freshness.forget(outcome.path)
-            return
-        if self.dry_run:
-            outcome.edits = _planned_edits(item.resolved)
-            return
-        urls = {k: r.url for k, r in results.items() if r.ok and r.url}
-        if any(_item_key(r) in urls for r in item.resolved):
-            final = self._rewrite(item, urls)
-        else:
-            final = (item.raw, all(_is_done(r, urls) for r in item.resolved))
-        if final is not None and final[1] and not outcome.failed:
-            freshness.mark_clean(outcome.path, final[0])
-        else:
-            freshness.forget(outcome.path)
+        self.syncer = syncer
+        self.dry_run = syncer.dry_run
+        self.report = SyncReport(dry_run=syncer.dry_run)
+        self.counts = SyncCounts()
+        # The stamps of the notes below the paths given only: a sync of one note reads one.
+        self.freshness = NoteFreshness(
+            syncer._open_cache(),
+            clock_ns=syncer._clock_ns,
+            record=not syncer.dry_run,
+            under=[os.path.abspath(path) for path in paths],
+        )
+        self.on_note = on_note
+        self.on_image = on_image
+        self.on_progress = on_progress
+        self.waiting = 0  # notes read and waiting for images
+        self._uploads: SharedUploads[ScannedNote] | None = None
+        self._answers: CacheAnswers | None = None
+        self._scratch: Path | None = None
 
-    def _image_outcome(
-        self, res: Resolved, results: dict[str, UploadResult], held: str | None, root: Path
-    ) -> ImageOutcome:
-        ref = res.ref
-        image = ImageOutcome(target=ref.target, kind=res.kind, status=SKIPPED, line=ref.line)
-        if res.kind == HOSTED:
-            image.url = res.url
-            return image
-        if res.skip_reason is not None:
-            image.error = res.skip_reason
-            if self._is_problem(res, root):
-                image.status = FAILED
-            return image
-        if held is not None:
-            image.error = held
-            return image
-        if self.dry_run:
-            image.error, image.would_upload = DRY_RUN_REASON, True
-            return image
-        result = results.get(_item_key(res) or "")
-        if result is None:  # pragma: no cover - every resolvable item was uploaded
-            image.status, image.error = FAILED, "not uploaded"
-            return image
-        image.status, image.url, image.error = result.status, result.url, result.error
-        image.unreachable = result.status == FAILED and result.unreachable
-        return image
-
-    def _is_problem(self, res: Resolved, root: Path) -> bool:
-        """Whether a reference the resolver declined is the user's to fix (reported as failed)
-        rather than declined by policy (skipped), judged from its fields, not its message.
-
-        Policy: a hosted link, a data URI, a URL scheme imgsync does not fetch, an empty
-        destination, a file outside the root. Problems: a file that is not found, ambiguous or
-        unresolvable (no path), or one inside the root that is not an image file.
-        """
-        if res.kind != LOCAL:
-            return False
-        if not res.ref.target.strip():
-            return False
-        if res.path is None:
-            return True
-        return self.allow_outside_root or res.path.is_relative_to(root)
-
-    def _rewrite(self, item: _Pending, urls: dict[str, str]) -> tuple[bytes, bool] | None:
-        """Rewrite the note from a fresh read; return (the bytes it now holds, whether it is
-        clean), or None when it could not be written (the error is on the outcome)."""
-        from imgsync.notes.markdown import find_images, rewrite  # only a run that rewrites
-        from imgsync.notes.notefile import update_note
-
-        outcome = item.outcome
-        result = _Pass()
-
-        def transform(note: NoteText) -> str:
-            result.clean = False
-            if content_digest(note.raw) == item.digest:
-                refs, resolved = item.refs, item.resolved
-            else:
-                # Edited since the scan: scan the text as it is now, so the edit is kept.
-                scan = find_images(note.text)
-                if not scan.consistent:
-                    outcome.warnings.extend(scan.warnings)
-                    return note.text
-                refs = scan.refs
-                resolved = [
-                    item.resolver.resolve(outcome.path, ref, scan.front_matter) for ref in refs
-                ]
-            mapping: dict[ImageRef, str] = {}
-            for ref, res in zip(refs, resolved, strict=True):
-                url = urls.get(_item_key(res) or "")
-                if url is not None and url != ref.target:
-                    mapping[ref] = url
-            result.clean = all(_is_done(res, urls) for res in resolved)
-            return rewrite(note.text, mapping) if mapping else note.text
-
+    def run(self, paths: Sequence[Path]) -> SyncReport:
         try:
-            final, changed = update_note(outcome.path, transform)
+            self._walk(paths)
+            self.counts.walk_done = True
+            self._progress()
+            while self.waiting:
+                self._collect(TICK_S)
+            if self.dry_run:
+                self.report.images_to_upload = self.counts.images - self.counts.images_done
+            return self.report
+        finally:
+            # Done, failed or stopped: drop the uploads not started, let those in flight end (a
+            # second signal cuts that wait), then remove the scratch folder they read from.
+            try:
+                if self._uploads is not None:
+                    self._uploads.close()
+            finally:
+                if self._scratch is not None:
+                    import shutil
+
+                    shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _walk(self, paths: Sequence[Path]) -> None:
+        counts, report, unchanged = self.counts, self.report, self.freshness.unchanged
+        on_progress = self.on_progress
+        for key, given, problem in walk_notes(paths):
+            counts.notes_found += 1
+            if problem is None and unchanged(key):
+                # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
+                report.add_unchanged(key)
+                counts.notes_done += 1
+            else:
+                outcome = NoteOutcome(key, error=problem)
+                self._start(outcome, report.add(outcome), given)
+                if self.waiting:
+                    self._collect(0)
+                    while self.waiting >= MAX_WAITING_NOTES:
+                        self._collect(TICK_S)
+            if on_progress is not None:
+                on_progress(counts)
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.counts)
+
+    # -- uploads ----------------------------------------------------------------------------------
+
+    def _shared_uploads(self) -> SharedUploads[ScannedNote]:
+        """The run's uploads and the index's answers, made for the first note with an image."""
+        if self._uploads is None:
+            from imgsync.jobs.sync_uploads import SharedUploads
+
+            self._answers = self.syncer._answers()
+            self._uploads = SharedUploads(
+                make_uploader=self.syncer._uploader_factory,
+                concurrency=self.syncer.settings.upload.concurrency,
+                on_settled=self._settled,
+            )
+        return self._uploads
+
+    def _settled(self, result: UploadResult) -> None:
+        """A distinct image's result is known (from the index, or its upload came back)."""
+        self.counts.images_done += 1
+        self.counts.images_failed += result.status == FAILED
+        if self.on_image is not None and not self.dry_run:
+            self.on_image(result)
+
+    def _collect(self, timeout: float) -> None:
+        """Finish the notes whose last image settled (waiting up to ``timeout`` s for one)."""
+        assert self._uploads is not None
+        if not self._uploads.in_flight:  # pragma: no cover - a waiting note has an upload
+            raise RuntimeError(f"{self.waiting} notes wait for no upload")
+        settled = self._uploads.collect(timeout)
+        self.counts.uploads_done = self._uploads.settled
+        for _result, waiters in settled:
+            for scanned in waiters:
+                scanned.waiting -= 1
+                if not scanned.waiting:
+                    self.waiting -= 1
+                    self._finish(scanned)
+        self._progress()
+
+    def _scratch_folder(self) -> Path:
+        """Where this run writes the data: URIs it uploads (made on first use)."""
+        if self._scratch is None:
+            import tempfile
+
+            self._scratch = Path(tempfile.mkdtemp(prefix=DATA_URI_SCRATCH_PREFIX))
+        return self._scratch
+
+    # -- one note ---------------------------------------------------------------------------------
+
+    def _start(self, outcome: NoteOutcome, place: int, given: Path) -> None:
+        """Scan a note and ask for its images; finish it now if it waits for none."""
+        from imgsync.jobs.sync_note import scan_note
+
+        scanned = None
+        if outcome.error is None:
+            with _note_safety_net(outcome):
+                resolver, area = self.syncer._place(given)
+                scanned = scan_note(outcome, place, resolver, area)
+        if scanned is None:
+            self._done(outcome, place)
+            return
+        with _note_safety_net(outcome):
+            if scanned.held is None:
+                self._ask(scanned)
+        if scanned.waiting:
+            self.waiting += 1
+        else:
+            self._finish(scanned)
+
+    def _ask(self, scanned: ScannedNote) -> None:
+        """Ask for each distinct image the note needs; count those it must wait for."""
+        from imgsync.jobs.sync_note import answer_from_index, item_key, upload_item
+
+        uploads = self._shared_uploads()
+        answers = self._answers
+        asked: set[str] = set()
+        for res in scanned.resolved:
+            key = item_key(res)
+            if key is None or key in asked:
+                continue
+            asked.add(key)
+
+            def answer(res: Resolved = res) -> UploadResult | None:
+                return answer_from_index(res, answers, read_files=self.dry_run)
+
+            if self.dry_run:
+                uploads.known(key, answer)
+                continue
+
+            def item(res: Resolved = res) -> Path | str:
+                return upload_item(res, self._scratch_folder)
+
+            if uploads.want(key, answer, item, scanned) is None:
+                scanned.waiting += 1
+        self.counts.images = uploads.asked
+        self.counts.uploads = uploads.submitted
+
+    def _finish(self, scanned: ScannedNote) -> None:
+        """The note's images are settled: its image outcomes, and its rewrite (or its plan)."""
+        from imgsync.jobs.sync_note import image_outcome, item_key, link_of
+
+        outcome = scanned.outcome
+        uploads = self._uploads
+        syncer = self.syncer
+
+        def result(res: Resolved) -> UploadResult | None:
+            key = item_key(res)
+            return None if key is None or uploads is None else uploads.peek(key)
+
+        def links(res: Resolved) -> str | None:
+            return link_of(res, result(res))
+
+        with _note_safety_net(outcome):
+            for res in scanned.resolved:
+                image = image_outcome(
+                    res,
+                    result(res),
+                    held=scanned.held,
+                    root=scanned.resolver.root,
+                    allow_outside_root=syncer.allow_outside_root,
+                    dry_run=self.dry_run,
+                )
+                outcome.images.append(image)
+                if res.skip_reason is not None and image.status == SKIPPED and res.path:
+                    # A file outside the root: say so, since the link stays local.
+                    outcome.warnings.append(f"line {image.line}: {image.target}: {image.error}")
+            if scanned.held is not None:
+                self.freshness.forget(outcome.path)
+            elif self.dry_run:
+                self._plan(scanned, links)
+            else:
+                self._write(scanned, links)
+        self._done(outcome, scanned.place)
+
+    def _plan(self, scanned: ScannedNote, links: Callable[[Resolved], str | None]) -> None:
+        """A dry run's note: whether a real run would change it, and what it would write."""
+        from imgsync.jobs.sync_note import note_error, plan_rewrite
+
+        outcome = scanned.outcome
+        try:
+            planned = plan_rewrite(scanned, links)
         except ImgsyncError as exc:
-            outcome.error = _note_error(exc)
-            return None
-        outcome.changed = changed
-        return final.raw, result.clean
+            outcome.error = f"would be left unchanged: {note_error(exc)}"
+            return
+        rewritten = planned != scanned.note.raw
+        outcome.changed = rewritten or any(image.would_upload for image in outcome.images)
+        if rewritten and self.syncer.keep_planned:
+            outcome.planned = (scanned.note.raw, planned)
+
+    def _write(self, scanned: ScannedNote, links: Callable[[Resolved], str | None]) -> None:
+        """Rewrite the note if any link changes, and stamp it if it is clean now."""
+        from imgsync.jobs.sync_note import is_done, note_error, rewrite_note
+
+        outcome = scanned.outcome
+        if any(links(res) is not None for res in scanned.resolved):
+            try:
+                final, clean = rewrite_note(scanned, links)
+            except ImgsyncError as exc:
+                outcome.error = note_error(exc)
+                self.freshness.forget(outcome.path)
+                return
+        else:
+            final = scanned.note.raw
+            clean = all(is_done(res, None) for res in scanned.resolved)
+        if clean and not outcome.failed:
+            self.freshness.mark_clean(outcome.path, final)
+        else:
+            self.freshness.forget(outcome.path)
+
+    def _done(self, outcome: NoteOutcome, place: int) -> None:
+        """A note is finished: count it, hand it on, keep only what the report needs of it."""
+        counts = self.counts
+        counts.notes_done += 1
+        counts.notes_failed += outcome.failed
+        if self.on_note is not None:
+            self.on_note(outcome)
+        outcome.planned = None  # shown by now, never kept
+        self.report.settle(place)
 
 
 @contextlib.contextmanager
@@ -407,58 +495,3 @@ def _note_safety_net(outcome: NoteOutcome) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - reported on the note, with the traceback at -vv
         log.debug("%s: internal error", outcome.key, exc_info=True)
         outcome.error = f"internal error: {type(exc).__name__}: {exc} (run with -vv for details)"
-
-
-def _note_error(exc: ImgsyncError) -> str:
-    """A note error without the path the report already shows next to it."""
-    return getattr(exc, "reason", None) or str(exc)
-
-
-def _md5(text: str) -> str:
-    import hashlib  # not at the top: only a run with a data: URI to upload needs it
-
-    return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _is_done(res: Resolved, urls: dict[str, str]) -> bool:
-    """Whether a reference needs nothing more: it is on the image bed, or now points there."""
-    if res.kind == HOSTED:
-        return True
-    key = _item_key(res)
-    return key is not None and key in urls
-
-
-def _item_key(res: Resolved) -> str | None:
-    """The identity of what a reference needs uploaded, or None when it needs nothing."""
-    if res.skip_reason is not None:
-        return None
-    if res.kind == LOCAL and res.path is not None:
-        return "file:" + str(res.path)
-    if res.kind == REMOTE and res.url:
-        return "url:" + res.url
-    if res.kind == DATA and res.url:
-        return "data:" + _md5(res.url)
-    return None
-
-
-def _upload_item(res: Resolved, scratch: Path) -> Path | str:
-    """What to hand the uploader for a reference: a path, a URL, or a data URI's decoded file
-    (written to ``scratch``, so it goes up like any local image)."""
-    if res.kind == LOCAL and res.path is not None:
-        return res.path
-    if res.kind == DATA and res.url:
-        from imgsync.notes.datauri import decode_data_uri  # only a run with a data: URI
-
-        path = scratch / (_md5(res.url) + ".img")
-        path.write_bytes(decode_data_uri(res.url))
-        return path
-    return res.url or ""
-
-
-def _planned_edits(resolved: list[Resolved]) -> list[tuple[str, str]]:
-    """The (old, new) links a real run would write, for a dry run to show."""
-    return [
-        (r.ref.raw, "<url of " + (str(r.path) if r.path else r.url or "") + ">")
-        for r in resolved
-        if _item_key(r) is not None
-    ]

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from imgsync.store.cache import RACY_WINDOW_NS, Cache, NoteStamp
+from imgsync.store.cache import RACY_WINDOW_NS, Cache, NoteStamp, stat_key
 
 __all__ = ["NoteFreshness", "content_digest", "read_if_stable"]
 
@@ -37,28 +37,39 @@ class NoteFreshness:
 
     ``cache`` None (a dry run before any real one: no cache file) knows no note. With ``record``
     False (a dry run) nothing is written to the cache: no stamp recorded, refreshed or forgotten.
-    The stamps are read once, at construction, in one query.
+    The stamps are read once, at construction: those trusted by their stat alone as a (size,
+    mtime, inode) key each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with
+    ``under`` (the absolute paths a run walks), only those of the notes there.
     """
 
     def __init__(
-        self, cache: Cache | None, *, clock_ns: Callable[[], int], record: bool = True
+        self,
+        cache: Cache | None,
+        *,
+        clock_ns: Callable[[], int],
+        record: bool = True,
+        under: Sequence[str] = (),
     ) -> None:
-        self._stamps = cache.note_stamps() if cache is not None else {}
+        self._trusted, self._racy = cache.note_stat_keys(under) if cache is not None else ({}, {})
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None
 
     def unchanged(self, key: str) -> bool:
         """Whether the note at ``key`` (its absolute path) is as its last clean sync left it."""
-        stamp = self._stamps.get(key)
+        expected = self._trusted.get(key)
+        if expected is not None:  # nearly every note of a re-sync: one stat, one comparison
+            try:
+                return stat_key(os.stat(key)) == expected
+            except OSError:
+                return False
+        stamp = self._racy.get(key)
         if stamp is None:
             return False
         try:
             st = os.stat(key)
         except OSError:
             return False
-        if stamp.matches_stat(st):
-            return True
         same_stat = (stamp.size, stamp.mtime_ns, stamp.inode) == (
             st.st_size,
             st.st_mtime_ns,

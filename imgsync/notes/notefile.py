@@ -59,6 +59,7 @@ __all__ = [
     "NoteChanged",
     "NoteError",
     "NoteText",
+    "note_bytes",
     "notes_written",
     "read_note",
     "unwritable_reason",
@@ -75,6 +76,8 @@ WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Notes larger than this are refused: real notes are kilobytes, and a 50 MB "note" is a log, a
 #: dump or a mistake that would take seconds of parsing for nothing.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+#: Bytes in a MB as the limit is spelt to users ("20 MB").
+MB = 1024 * 1024
 
 #: How often a note that changes while being read is read again before giving up.
 READ_ATTEMPTS = 3
@@ -131,7 +134,7 @@ def _read_note(path: Path, max_bytes: int) -> NoteText:
     if not stat.S_ISREG(info.st_mode):
         raise NoteError(path, "not a regular file")
     if info.st_size > max_bytes:
-        raise NoteError(path, f"too big ({info.st_size} bytes; the limit is {max_bytes})")
+        raise NoteError(path, _too_big(f"{info.st_size / MB:.1f} MB", max_bytes))
     for _ in range(READ_ATTEMPTS):
         raw, info, stable = _read_consistently(path, max_bytes)
         if stable:
@@ -139,7 +142,7 @@ def _read_note(path: Path, max_bytes: int) -> NoteText:
     else:
         raise NoteError(path, "kept changing while it was read; try again later")
     if len(raw) > max_bytes:
-        raise NoteError(path, f"too big (over {max_bytes} bytes)")
+        raise NoteError(path, _too_big("grew while it was read", max_bytes))
     if raw.startswith(WIDE_BOMS):
         raise NoteError(path, "UTF-16/UTF-32 text; imgsync reads UTF-8 notes only")
     if b"\x00" in raw:
@@ -149,6 +152,23 @@ def _read_note(path: Path, max_bytes: int) -> NoteText:
     return NoteText(path=path, raw=raw, text=text, bom=bom, stat=info)
 
 
+def _too_big(size: str, max_bytes: int) -> str:
+    """Why a note over the limit is not read, with the limit in the words the README uses."""
+    limit = f"{max_bytes / MB:g} MB" if max_bytes >= MB else f"{max_bytes} bytes"
+    return f"too big ({size}): imgsync reads notes of up to {limit}; left alone"
+
+
+def note_bytes(note: NoteText, new_text: str) -> bytes:
+    """The bytes :func:`write_note` writes for ``new_text``: its UTF-8 (the bytes that are not
+    UTF-8 restored), after the note's BOM if it had one. Raises :class:`NoteError` if the text
+    cannot be encoded."""
+    try:
+        body = new_text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as error:
+        raise NoteError(note.path, f"the new text cannot be encoded: {error}") from error
+    return (UTF8_BOM if note.bom else b"") + body
+
+
 def write_note(note: NoteText, new_text: str) -> bool:
     """Atomically replace the note's content by ``new_text`` (BOM restored).
 
@@ -156,11 +176,7 @@ def write_note(note: NoteText, new_text: str) -> bool:
     the file on disk is no longer what ``note`` holds (also when the user saves during the swap),
     and :class:`NoteError` if writing fails (the note is then intact).
     """
-    try:
-        body = new_text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError as error:
-        raise NoteError(note.path, f"the new text cannot be encoded: {error}") from error
-    new_raw = (UTF8_BOM if note.bom else b"") + body
+    new_raw = note_bytes(note, new_text)
     if new_raw == note.raw:
         return False
     target = Path(os.path.realpath(note.path))  # write through a symlink to its target
@@ -255,7 +271,7 @@ def update_note(
                 continue
         if not changed:
             return note, False
-        new_raw = (UTF8_BOM if note.bom else b"") + new_text.encode("utf-8", "surrogateescape")
+        new_raw = note_bytes(note, new_text)
         try:
             info = os.stat(path)
         except OSError:

@@ -18,6 +18,12 @@ guessed: guessing by basename is how other uploaders published the wrong file. A
 read both next to the link and next to the file it points at; a name that means two different
 files that way is reported too.
 
+A ``#fragment`` after the file name (Obsidian's ``![[icon.svg#icon]]``, ``![a](x.png#outline)``,
+which a vault's CSS selects images by) is not part of the file looked up: it is returned in
+:attr:`Resolved.fragment`, for the new link to carry. A file that is not found, but whose name is
+found exactly once elsewhere in the folder being synced, gets a hint naming the ``--root`` that
+would find it (a vault copied without its ``.obsidian`` folder, synced a subfolder at a time).
+
 Only reads the filesystem; no network.
 """
 
@@ -26,9 +32,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import unquote
@@ -61,6 +68,8 @@ class Resolved:
 
     ``skip_reason`` is set when the image must not be uploaded (outside the root, not found,
     ambiguous, a data URI not allowed, an empty destination, not an image, already hosted...).
+    ``fragment`` is the ``#fragment`` written after a local file's name (with its ``#``), or "".
+    ``missing`` is True when the reason is that no file of that name was found.
     """
 
     ref: ImageRef
@@ -68,6 +77,8 @@ class Resolved:
     path: Path | None = None
     url: str | None = None
     skip_reason: str | None = None
+    fragment: str = ""
+    missing: bool = False
 
 
 def find_root(path: Path) -> Path:
@@ -100,13 +111,25 @@ class Resolver:
         self._hosted = [_split_url(prefix) for prefix in hosted_prefixes if prefix]
         self._index: dict[str, list[Path]] | None = None
         self._index_lock = threading.Lock()
+        # The image files by name below each folder a hint looked in (see _root_hint).
+        self._area_indexes: dict[Path, dict[str, list[Path]]] = {}
 
     # ---------------------------------------------------------------------------------------------
 
     def resolve(
-        self, note: Path, ref: ImageRef, front_matter: Mapping[str, str] | None = None
+        self,
+        note: Path,
+        ref: ImageRef,
+        front_matter: Mapping[str, str] | None = None,
+        *,
+        area: Path | None = None,
     ) -> Resolved:
-        """Resolve ``ref`` found in ``note`` (front matter as :func:`find_images` returned it)."""
+        """Resolve ``ref`` found in ``note`` (front matter as :func:`find_images` returned it).
+
+        ``area`` is the folder being synced (the path given, or a given note's folder): a file not
+        found, whose name is found exactly once below ``area``, gets a hint naming the ``--root``
+        that would find it.
+        """
         target = ref.target.strip()
         if not target:
             return Resolved(ref, "local", skip_reason="empty destination: nothing to upload")
@@ -129,9 +152,14 @@ class Resolver:
         note = Path(note).absolute()
         resolved = self._resolve_local(note.parent, ref, front_matter or {})
         real_folder = _real_folder_if_linked(note)
-        if real_folder is None:
-            return resolved
-        return _agree(ref, resolved, self._resolve_local(real_folder, ref, front_matter or {}))
+        if real_folder is not None:
+            by_target = self._resolve_local(real_folder, ref, front_matter or {})
+            resolved = _agree(ref, resolved, by_target)
+        if resolved.missing and area is not None:
+            hint = self._root_hint(ref, Path(area))
+            if hint:
+                resolved = replace(resolved, skip_reason=f"{resolved.skip_reason}; {hint}")
+        return resolved
 
     # ---------------------------------------------------------------------------------------------
 
@@ -153,7 +181,7 @@ class Resolver:
         names = _lookup_names(ref)
         windows_only = False
         typora_root = _typora_root(front_matter, note_dir)
-        for name in names:
+        for name, fragment in names:
             for candidate in self._candidates(name, note_dir, typora_root):
                 if candidate is None:
                     windows_only = True
@@ -167,11 +195,11 @@ class Resolver:
                         skip_reason=f"cannot look up {ref.target!r}: {error.strerror or error}",
                     )
                 if found:
-                    return self._check(ref, candidate)
-        for name in names:
+                    return self._check(ref, candidate, fragment)
+        for name, fragment in names:
             matches = self._lookup_by_name(name)
             if len(matches) == 1:
-                return self._check(ref, matches[0])
+                return self._check(ref, matches[0], fragment)
             if len(matches) > 1:
                 shown = ", ".join(str(match) for match in matches[:AMBIGUOUS_SHOWN])
                 more = "" if len(matches) <= AMBIGUOUS_SHOWN else ", ..."
@@ -185,9 +213,8 @@ class Resolver:
                 )
         if windows_only and os.name != "nt":
             reason = f"Windows path {ref.target!r}: not found on this system"
-        else:
-            reason = f"file not found: {ref.target!r}"
-        return Resolved(ref, "local", skip_reason=reason)
+            return Resolved(ref, "local", skip_reason=reason)
+        return Resolved(ref, "local", skip_reason=f"file not found: {ref.target!r}", missing=True)
 
     def _candidates(self, name: str, note_dir: Path, typora_root: Path | None) -> list[Path | None]:
         """Paths ``name`` may mean, in order; None stands for a Windows path on another system."""
@@ -213,7 +240,7 @@ class Resolver:
                 paths.append(self.root / spelling)
         return paths
 
-    def _check(self, ref: ImageRef, candidate: Path) -> Resolved:
+    def _check(self, ref: ImageRef, candidate: Path, fragment: str = "") -> Resolved:
         try:
             real = candidate.resolve(strict=True)
         except (OSError, RuntimeError) as error:  # vanished, loop, permission
@@ -234,7 +261,7 @@ class Resolver:
             )
         if not real.is_file():
             return Resolved(ref, "local", path=real, skip_reason=f"not a regular file: {real}")
-        return Resolved(ref, "local", path=real)
+        return Resolved(ref, "local", path=real, fragment=fragment)
 
     # ---------------------------------------------------------------------------------------------
 
@@ -254,6 +281,67 @@ class Resolver:
             if self._index is None:
                 self._index = _build_index(self.root)
             return self._index
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _root_hint(self, ref: ImageRef, area: Path) -> str:
+        """``run with --root DIR`` when that root would find the file ``ref`` names, else "".
+
+        Given only when the name is found exactly once below ``area`` (the folder being synced),
+        and with ``DIR`` as the root the lookup would reach that file: ``DIR/name`` for a name
+        written from the root (``/Attachments/x.png``), else by its unique name in ``DIR`` (the
+        smallest folder holding the present root and the file). A name found several times, or a
+        ``../`` path (which no root changes), gets no hint: a guess is what the lookup refuses.
+        """
+        area = area.resolve()
+        for name, _fragment in _lookup_names(ref):
+            name = name.replace("\\", "/") if os.sep == "/" else name
+            if _SCHEME_RE.match(name):
+                continue
+            parts = [part for part in PurePosixPath(name).parts if part != "/"]
+            if not parts or ".." in parts:
+                continue
+            matches = self._area_index(area).get(parts[-1], [])
+            if len(matches) > 1:
+                return ""
+            if not matches or matches[0].parts[-len(parts) :] != tuple(parts):
+                continue
+            found = matches[0]
+            if name.startswith("/"):
+                folder = Path(*found.parts[: -len(parts)])
+            else:
+                folder = Path(os.path.commonpath([self.root, found.parent]))
+            if folder == self.root or not folder.is_relative_to(area):
+                continue
+            return (
+                f"there is one at {_shown(found)}: run with --root {shlex.quote(_shown(folder))} "
+                "to find it"
+            )
+        return ""
+
+    def _area_index(self, area: Path) -> dict[str, list[Path]]:
+        """The image files by name below ``area``: the root's own index (or its part below
+        ``area``) when ``area`` is inside the root, else a walk of ``area``, once per run."""
+        index = self._area_indexes.get(area)
+        if index is None:
+            if area.is_relative_to(self.root):
+                index = {
+                    name: [path for path in paths if path.is_relative_to(area)]
+                    for name, paths in self._name_index().items()
+                }
+            else:
+                index = _build_index(area)
+            with self._index_lock:
+                self._area_indexes[area] = index
+        return index
+
+
+def _shown(path: Path) -> str:
+    """``path`` for a message: relative to the current folder where it is below it."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix() or "."
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _real_folder_if_linked(note: Path) -> Path | None:
@@ -299,20 +387,45 @@ def _build_index(root: Path) -> dict[str, list[Path]]:
     return index
 
 
-def _lookup_names(ref: ImageRef) -> list[str]:
-    """Spellings to try, best first: percent-decoded, as decoded by the scanner, as written, and
-    each without a ``?query`` or ``#fragment``."""
+def _lookup_names(ref: ImageRef) -> list[tuple[str, str]]:
+    """Spellings to try, best first, each with the fragment the link keeps when it is the one
+    found: percent-decoded, as decoded by the scanner, as written, and each without a ``?query``
+    or ``#fragment`` (only that cut spelling leaves a fragment: a file really named ``a#b.png``,
+    found by its whole name, has none)."""
+    target = ref.target.strip()
+    if ref.kind == "embed":  # its raw is ![[...]], and the scanner already cut the file name
+        fragment, written = _embed_fragment(ref.raw), ()
+    else:
+        hash_at = target.find("#")
+        fragment = target[hash_at:] if 0 < hash_at < len(target) - 1 else ""
+        written = (ref.raw.strip(),)
     names: list[str] = []
-    written = () if ref.kind == "embed" else (ref.raw.strip(),)  # an embed's raw is ![[...]]
-    for base in (ref.target.strip(), *written):
+    for base in (target, *written):
         if "%" in base and base[:5].lower() != "file:":
             names.append(unquote(base, errors="surrogateescape"))
         names.append(base)
-    for name in list(names):
+    spellings = [(name, fragment if ref.kind == "embed" else "") for name in names]
+    for name in names:
         cut = min((i for i in (name.find("?"), name.find("#")) if i > 0), default=-1)
         if cut > 0:
-            names.append(name[:cut])
-    return list(dict.fromkeys(name for name in names if name))
+            spellings.append((name[:cut], fragment))
+    first: dict[str, str] = {}
+    for name, kept in spellings:
+        if name and name not in first:
+            first[name] = kept
+    return list(first.items())
+
+
+def _embed_fragment(raw: str) -> str:
+    """The ``#fragment`` of an embed ``![[file#fragment|alias]]`` (``\\|`` in a table), or ""."""
+    if not (raw.startswith("![[") and raw.endswith("]]")):
+        return ""
+    head = raw[3:-2].split("|", 1)[0]
+    if head.endswith("\\"):
+        head = head[:-1]
+    _, hash_mark, fragment = head.partition("#")
+    fragment = fragment.strip()
+    return "#" + fragment if hash_mark and fragment else ""
 
 
 def _file_url_path(url: str) -> str:

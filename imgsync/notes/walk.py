@@ -46,43 +46,56 @@ def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]
 
 def walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]:
     """:func:`iter_notes` with each note as its absolute path string (no Path built per note)."""
-    seen: set[str] = set()
-    for given in paths:
-        given = Path(given)
+    given_paths = [Path(given) for given in paths]
+    # One path given: one walk, which never meets a note twice (symlinked folders are not
+    # followed), so it keeps no set of the notes seen, which a big vault would fill.
+    seen: set[str] | None = set() if len(given_paths) > 1 else None
+    for given in given_paths:
         top = os.path.abspath(given)
         try:
             kind = _kind_of(top)
         except OSError as error:  # a name too long, a folder that may not be searched
-            if top not in seen:
-                seen.add(top)
+            if _first_time(top, seen):
                 yield top, given, f"cannot be examined: {error.strerror or error}"
             continue
         if kind == _FOLDER:
             yield from _walk_folder(top, given, seen)
-        elif top in seen:
+        elif not _first_time(top, seen):
             continue
+        elif kind in (_FILE, _BROKEN_LINK) or top.lower().endswith(NOTE_SUFFIXES):
+            yield top, given, None if kind is not None else "no such file"
         else:
-            seen.add(top)
-            if kind in (_FILE, _BROKEN_LINK) or top.lower().endswith(NOTE_SUFFIXES):
-                yield top, given, None if kind is not None else "no such file"
-            else:
-                problem = "no such file or folder" if kind is None else "not a note or folder"
-                yield top, given, problem
+            problem = "no such file or folder" if kind is None else "not a note or folder"
+            yield top, given, problem
 
 
-def _walk_folder(top: str, given: Path, seen: set[str]) -> Iterator[tuple[str, Path, str | None]]:
+def _first_time(key: str, seen: set[str] | None) -> bool:
+    """Whether ``key`` is met for the first time (recording it); always True with no set."""
+    if seen is None:
+        return True
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _walk_folder(
+    top: str, given: Path, seen: set[str] | None
+) -> Iterator[tuple[str, Path, str | None]]:
     """The notes below the folder ``top``, sorted, and the folders in it that cannot be listed."""
     unlisted: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(top, onerror=unlisted.append):
         yield from _unlisted(unlisted, given, seen)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        prefix = os.path.join(dirpath, "")  # the folder and one separator, joined once
         for name in sorted(filenames):
             if not name.lower().endswith(NOTE_SUFFIXES) or name.startswith("."):
                 continue
-            key = os.path.join(dirpath, name)
-            if key in seen:
-                continue
-            seen.add(key)
+            key = prefix + name
+            if seen is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
             yield key, given, None
     yield from _unlisted(unlisted, given, seen)
 
@@ -100,12 +113,11 @@ def _kind_of(path: str) -> str | None:
 
 
 def _unlisted(
-    errors: list[OSError], given: Path, seen: set[str]
+    errors: list[OSError], given: Path, seen: set[str] | None
 ) -> Iterator[tuple[str, Path, str | None]]:
     """A folder the walk could not list, reported like a failed note (its notes are not seen)."""
     while errors:
         error = errors.pop(0)
         key = os.path.abspath(error.filename or given)
-        if key not in seen:
-            seen.add(key)
+        if _first_time(key, seen):
             yield key, given, f"cannot list this folder: {error.strerror or error}"

@@ -27,7 +27,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +45,17 @@ __all__ = [
     "CacheError",
     "NoteStamp",
     "RemoteObject",
+    "StatKey",
     "cache_path",
     "remove_cache_files",
+    "stat_key",
     "url_folder",
 ]
 
 log = logging.getLogger(__name__)
+
+# A note's size, mtime (ns) and inode: what a trusted stamp must match.
+StatKey = tuple[int, int, int]
 
 CACHE_FILE_NAME = "cache.sqlite3"
 
@@ -392,6 +397,38 @@ class Cache:
             for path, size, mtime_ns, inode, digest, recorded_ns in rows
         }
 
+    def note_stat_keys(
+        self, under: Sequence[str] = ()
+    ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
+        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest:
+        the stamps trusted by their stat alone as :func:`stat_key` tuples, and the few racy ones
+        whole, both keyed by absolute path (as :meth:`get_note` keys them).
+
+        ``under`` (absolute paths of notes or folders; empty: everywhere) limits the stamps read
+        to those notes and the notes below those folders, so a sync of one note in a big vault
+        reads one stamp. Four columns of plain tuples cost a fraction of six made into as many
+        NoteStamp objects, which was the largest cost of a no-op re-sync after the walk itself.
+        """
+        where, places = _under_clause(under)
+        rows = self._db.all(
+            "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
+            f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
+            (self.namespace, RACY_WINDOW_NS, *places),
+        )
+        trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
+        racy: dict[str, NoteStamp] = {}
+        for path, size, mtime_ns, inode, digest, recorded_ns in self._db.all(
+            "SELECT path, size, mtime_ns, inode, digest, recorded_ns FROM notes"
+            " WHERE namespace = ? AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
+            (self.namespace, RACY_WINDOW_NS),
+        ):
+            stamp = NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+            if stamp.stat_trusted:  # a name that is not UTF-8, kept as bytes
+                trusted[os.fsdecode(path)] = (size, mtime_ns, inode)
+            else:
+                racy[os.fsdecode(path)] = stamp
+        return trusted, racy
+
     def put_note(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
         self._db.execute(
@@ -502,6 +539,27 @@ def _path_key(path: Path) -> str | bytes:
     except UnicodeEncodeError:
         return os.fsencode(key)
     return key
+
+
+def _under_clause(under: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """SQL limiting ``path`` to the notes ``under`` names and those below its folders ("" and
+    no parameters for everywhere). A folder's notes are the keys from ``folder/`` up to
+    ``folder0`` (``0`` follows ``/``), one range of the primary key."""
+    if not under:
+        return "", ()
+    terms: list[str] = []
+    places: list[str] = []
+    for place in under:
+        below = os.path.join(place, "")
+        terms.append("path = ? OR (path >= ? AND path < ?)")
+        places += [place, below, below[:-1] + chr(ord(os.sep) + 1)]
+    return f" AND ({' OR '.join(terms)})", tuple(places)
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    """A file's size, mtime and inode, as :meth:`Cache.note_stat_keys` gives them for the stamps
+    it trusts: equal keys, an unchanged note."""
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _is_racy(mtime_ns: int, recorded_ns: int) -> bool:

@@ -22,6 +22,7 @@ def write_config(
     *,
     upload: Mapping[str, Any] | None = None,
     network: Mapping[str, Any] | None = None,
+    qps: Mapping[str, float] | None = None,
 ) -> Path:
     """``support.write_config`` with the sync tests' defaults under what is given."""
     return support.write_config(
@@ -29,7 +30,17 @@ def write_config(
         base_url,
         upload={**UPLOAD, **(upload or {})},
         network={**NETWORK, **(network or {})},
+        qps=qps,
     )
+
+
+def subprocess_env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
+    """The environment of an ``imgsync`` subprocess: none of the caller's IMGSYNC_* or XDG_*, a
+    home of its own (so no real config or data is touched), the test's data folder."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("IMGSYNC_", "XDG_"))}
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {**keep, "HOME": str(home), "IMGSYNC_DATA_DIR": str(data_dir)}
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:

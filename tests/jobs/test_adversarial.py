@@ -416,8 +416,9 @@ def test_undecodable_names_are_shown_not_crashed_on(
             assert note["path"].endswith("bad\\xff.md")
             assert note["images"][1]["target"] == "gone\\xfe.png"
             assert document["totals"]["failed"] == 1
-        else:
-            assert "bad\\xff.md" in stderr and "gone\\xfe.png" in stderr
+        else:  # the report, on stdout
+            stdout = done.stdout.decode("utf-8")
+            assert "bad\\xff.md" in stdout and "gone\\xfe.png" in stdout
     assert bad.read_bytes().endswith(b"![g](gone\xfe.png)\n")
 
 

@@ -47,7 +47,8 @@ def test_dry_run_makes_no_request_and_writes_nothing(
 ) -> None:
     make_notes(vault)
     write_note(vault / "first.md", "![a](img/a.png)\n")
-    sync(vault / "first.md")  # a real run first: the cache exists, the log is not empty
+    first = sync(vault / "first.md")  # a real run first: a.png is in the index, b.png is not
+    (a_url,) = [i.url for i in first.notes[0].images]
     log = control.requests()
     before = snapshot(vault)
     cache_files = snapshot(data_dir)
@@ -61,14 +62,26 @@ def test_dry_run_makes_no_request_and_writes_nothing(
     }
     assert report.dry_run and sync_exit_status(report) == EXIT_OK
     by_name = {n.path.name: n for n in report.notes}
-    assert not any(n.changed for n in report.notes)
-    # It shows what would change: each link that would be rewritten, with the file behind it.
-    assert [old for old, _new in by_name["one.md"].edits] == ["img/a.png"]
-    assert str(vault / "img" / "a.png") in by_name["one.md"].edits[0][1]
-    assert [old for old, _ in by_name["two.md"].edits] == ["../img/b.png", "../img/a.png"]
+    # The truth: one.md and two.md would change; first.md (rewritten) and plain.md would not.
+    assert {name for name, n in by_name.items() if n.changed} == {"one.md", "two.md"}
+    assert report.totals()["changed"] == 2
+    # The image in the index is shown with its real link, and the rewrite it would get...
+    assert [(i.target, i.status, i.url) for i in by_name["one.md"].images] == [
+        ("img/a.png", "cached", a_url)
+    ]
+    assert by_name["one.md"].edits == [("img/a.png", a_url)]
+    # ...the one not in the index as one a real run would upload (no made-up link).
+    b, a = by_name["two.md"].images
+    assert (b.status, b.would_upload, b.url) == ("skipped", True, None)
+    assert (a.status, a.url) == ("cached", a_url)
+    assert by_name["two.md"].edits == [("../img/a.png", a_url)]
     assert by_name["plain.md"].edits == []
-    assert all(i.status == "skipped" for i in by_name["two.md"].images)
+    assert report.images_to_upload == 1
     assert sync_report_json(report)["dry_run"] is True
+
+    # A real run then does exactly that.
+    real = sync()
+    assert {n.path.name for n in real.notes if n.changed} == {"one.md", "two.md"}
 
 
 def test_dry_run_creates_no_cache(sync: Callable[..., Any], vault: Path, data_dir: Path) -> None:

@@ -115,3 +115,46 @@ def test_read_if_stable(tmp_path: Path) -> None:
     write(note, TEXT + b"more\n")
     assert read_if_stable(note, st) is None
     assert read_if_stable(tmp_path / "gone.md", st) is None
+
+
+@pytest.mark.parametrize("name", [b"n.md", "笔记.md".encode(), b"bad\xff name.md"])
+def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
+    tmp_path: Path, cache: Cache, name: bytes
+) -> None:
+    # The stamps are read for the whole vault at once (one key per trusted stamp): a name
+    # that is not UTF-8 (kept as bytes in the cache) and a racy stamp must come out right too.
+    note = Path(os.fsdecode(bytes(tmp_path) + b"/" + name))
+    racy = Path(os.fsdecode(bytes(tmp_path) + b"/racy-" + name))
+    write(note)
+    write(racy)
+    stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    stamp(cache, racy, recorded_ns=LONG_AGO_NS + 1)
+
+    trusted, racy_stamps = cache.note_stat_keys()
+    assert set(trusted) == {str(note)} and set(racy_stamps) == {str(racy)}
+    fresh = freshness(cache, LONG_AGO_NS + 1)
+    assert fresh.unchanged(str(note)) and fresh.unchanged(str(racy))
+    os.utime(note, ns=(LONG_AGO_NS + 5, LONG_AGO_NS + 5))  # touched: not proved by its stat
+    assert not freshness(cache, LONG_AGO_NS + 1).unchanged(str(note))
+
+
+def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: Cache) -> None:
+    # A sync of one note, or of one folder, in a big vault reads only the stamps it can use.
+    vault = tmp_path / "vault"
+    (vault / "sub").mkdir(parents=True)
+    (vault / "sub0").mkdir()  # sorts right after "sub/": outside the range of sub
+    notes = [write(vault / "a.md"), write(vault / "sub" / "b.md"), write(vault / "sub0" / "c.md")]
+    for note in notes:
+        stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+
+    def read_for(*under: Path) -> set[str]:
+        trusted, _racy = cache.note_stat_keys([str(p) for p in under])
+        return {Path(p).name for p in trusted}
+
+    assert read_for() == {"a.md", "b.md", "c.md"}
+    assert read_for(vault) == {"a.md", "b.md", "c.md"}
+    assert read_for(vault / "sub") == {"b.md"}
+    assert read_for(vault / "a.md") == {"a.md"}
+    assert read_for(vault / "a.md", vault / "sub0") == {"a.md", "c.md"}
+    fresh = NoteFreshness(cache, clock_ns=lambda: LONG_AGO_NS, under=[str(vault / "sub")])
+    assert fresh.unchanged(str(notes[1])) and not fresh.unchanged(str(notes[0]))

@@ -320,6 +320,17 @@ def test_bad_notes_are_reported_one_by_one(tmp_path: Path) -> None:
     assert read_note(good).text == "![i](x.png)\n"  # the others are unaffected
 
 
+def test_a_note_over_the_limit_is_told_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.md"
+    with open(path, "wb") as handle:  # sparse: cheap to make
+        handle.truncate(25 * 1024 * 1024)
+    with pytest.raises(NoteError) as caught:
+        read_note(path)
+    assert caught.value.reason == (
+        "too big (25.0 MB): imgsync reads notes of up to 20 MB; left alone"
+    )
+
+
 def test_the_size_limit_is_configurable(tmp_path: Path) -> None:
     path = tmp_path / "note.md"
     path.write_bytes(b"x" * 100)

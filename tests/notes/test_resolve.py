@@ -327,3 +327,113 @@ def test_resolve_accepts_a_hand_made_ref(vault: Path) -> None:
     ref = ImageRef("inline", (5, 10), "x.png", "x.png", "a", 1)
     resolved = Resolver(vault).resolve(vault / "notes" / "note.md", ref)
     assert (resolved.ref, resolved.path) == (ref, image)
+
+
+# ------------------------------------------------------------------------------------------------
+# fragments: looked up without, kept for the new link
+
+
+@pytest.mark.parametrize(
+    ("markdown", "file", "fragment"),
+    [
+        pytest.param("![[icon.svg#icon]]", "icon.svg", "#icon", id="embed"),
+        pytest.param("![[shot.png#interface|300]]", "shot.png", "#interface", id="embed-and-size"),
+        pytest.param("| ![[t.png#a\\|300]] |\n|---|\n", "t.png", "#a", id="embed-in-a-table"),
+        pytest.param("![a](x.png#outline)", "x.png", "#outline", id="inline"),
+        pytest.param('<img src="h.png#icon" width="9">', "h.png", "#icon", id="html"),
+        pytest.param("![a](q.png?v=2#icon)", "q.png", "#icon", id="after-a-query"),
+        pytest.param("![a](y.png?v=2)", "y.png", "", id="a-query-is-not-kept"),
+        pytest.param("![a](plain.png)", "plain.png", "", id="none"),
+        pytest.param("![a](c%23.png)", "c#.png", "", id="an-encoded-hash-is-the-name"),
+        pytest.param("![[k.png#]]", "k.png", "", id="an-empty-fragment"),
+    ],
+)
+def test_a_fragment_is_not_looked_up_but_kept(
+    vault: Path, markdown: str, file: str, fragment: str
+) -> None:
+    note = vault / "notes" / "note.md"
+    make(vault / "notes" / file)
+    result = resolve_one(Resolver(vault), note, markdown)
+    assert result.skip_reason is None
+    assert result.path == (vault / "notes" / file).resolve()
+    assert result.fragment == fragment
+
+
+def test_a_file_named_with_a_hash_is_found_by_its_whole_name(vault: Path) -> None:
+    # Lenient editors write such names as they are: the whole name wins, nothing is a fragment.
+    note = vault / "notes" / "note.md"
+    make(vault / "notes" / "C#.png")
+    make(vault / "notes" / "C")
+    result = resolve_one(Resolver(vault), note, "![a](C#.png)")
+    assert (result.path, result.fragment) == ((vault / "notes" / "C#.png").resolve(), "")
+
+
+# ------------------------------------------------------------------------------------------------
+# a file found elsewhere: the hint names the --root that finds it
+
+
+@pytest.fixture
+def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A vault copied without its .obsidian: notes in a subfolder, images in Attachments."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "help"
+    make(root / "Attachments" / "status-bar-desktop.png")
+    make(root / "Attachments" / "twice.png")
+    make(root / "Other" / "twice.png")
+    make(root / "User interface" / "Status bar.md", b"")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("root_of", "markdown", "suggested"),
+    [
+        # Synced a subfolder: its folder was the root, the image is beside it.
+        pytest.param("User interface", "![[status-bar-desktop.png]]", "help", id="by-name"),
+        # A name written from the vault's root, which the vault's folder is not.
+        pytest.param("", "![a](/Attachments/status-bar-desktop.png)", "help", id="from-the-root"),
+    ],
+)
+def test_a_file_found_once_elsewhere_in_the_folder_synced_suggests_a_root(
+    clone: Path, root_of: str, markdown: str, suggested: str
+) -> None:
+    note = clone / "User interface" / "Status bar.md"
+    top = clone.parent if root_of == "" else clone
+    resolver = Resolver(clone / root_of if root_of else top)
+    result = find_images(markdown).refs[0]
+    resolved = resolver.resolve(note, result, area=top)
+    assert resolved.path is None and resolved.missing
+    expected = (
+        f"there is one at help/Attachments/status-bar-desktop.png: run with --root {suggested}"
+    )
+    assert expected in (resolved.skip_reason or "")
+    assert resolved.skip_reason.startswith("file not found: ")
+    # The root suggested does find it.
+    again = Resolver(top / suggested if root_of == "" else clone).resolve(note, result, area=top)
+    assert again.skip_reason is None and again.path is not None
+
+
+def test_no_hint_for_a_name_found_twice_a_dot_dot_path_or_no_area(clone: Path) -> None:
+    note = clone / "User interface" / "Status bar.md"
+    resolver = Resolver(clone / "User interface")
+
+    def reason(markdown: str, area: Path | None) -> str:
+        return resolver.resolve(note, find_images(markdown).refs[0], area=area).skip_reason or ""
+
+    assert reason("![[twice.png]]", clone) == "file not found: 'twice.png'"
+    assert reason("![a](../Gone/status-bar-desktop.png)", clone).endswith("'")
+    assert reason("![[status-bar-desktop.png]]", None) == (
+        "file not found: 'status-bar-desktop.png'"
+    )
+    # Nothing of that name anywhere: no hint.
+    assert reason("![[nowhere.png]]", clone) == "file not found: 'nowhere.png'"
+
+
+def test_the_hint_quotes_a_root_with_a_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    vault = tmp_path / "My Vault"
+    make(vault / "img" / "x.png")
+    note = make(vault / "sub" / "n.md", b"")
+    resolved = Resolver(vault / "sub").resolve(note, find_images("![[x.png]]").refs[0], area=vault)
+    assert "run with --root 'My Vault' to find it" in (resolved.skip_reason or "")
