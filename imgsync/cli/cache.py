@@ -10,7 +10,7 @@ from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.confirm import YES_OPTION, confirm, echo_err
 from imgsync.cli.manage import JSON_OPTION
 from imgsync.cli.output import echo_json, printable
-from imgsync.cli.progress import Progress
+from imgsync.cli.progress import StepBar
 
 # What each count of ``cache stats`` is, in the order shown.
 STATS_LABELS = (
@@ -55,7 +55,7 @@ def verify(app: AppContext, as_json: bool) -> None:
     from imgsync.jobs.cachejobs import REJECTED, verify_cache
     from imgsync.jobs.imagebed import ImageBed
 
-    progress = Progress(enabled=not as_json and sys.stderr.isatty())
+    progress = StepBar(enabled=not as_json and sys.stderr.isatty(), what="objects")
     with ImageBed(app.settings()) as bed:
         progress.start(bed.cache.stats()["objects"])
         report = verify_cache(bed, on_object=progress.step)

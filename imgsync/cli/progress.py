@@ -121,3 +121,34 @@ class Progress:
 
 def _failed(count: int) -> str:
     return f" ({count} failed)" if count else ""
+
+
+class StepBar:
+    """A bar of steps done out of a known total (``imgsync cache verify``), on stderr when it is a
+    terminal; silent otherwise."""
+
+    WIDTH = 30  # characters of bar: fits an 80-column terminal with the counts beside it
+
+    def __init__(self, *, enabled: bool, what: str) -> None:
+        self.enabled = enabled
+        self.what = what
+        self.total = 0
+        self.done = 0
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self._show()
+
+    def step(self, _result: object) -> None:
+        self.done += 1
+        self._show()
+
+    def _show(self) -> None:
+        if self.enabled and self.total:
+            filled = self.WIDTH * self.done // self.total
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            click.echo(f"\r{self.what} [{bar}] {self.done}/{self.total}", err=True, nl=False)
+
+    def finish(self) -> None:
+        if self.enabled and self.total:
+            click.echo("", err=True)
