@@ -7,7 +7,9 @@ One sqlite file in the data folder answers, without a single request to the serv
   never hashed twice;
 - *urls*: a remote image URL → the object it was migrated to;
 - *folders*: a folder key → the image-bed folder ID;
-- *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed.
+- *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed;
+- *url attempts*: a remote image URL not on the image bed yet → its offline task and its failures
+  (:mod:`imgsync.store.attempts`), so a dead link is not tried on every run.
 
 Everything that belongs to an account (objects, urls, folders, notes) is kept under a *namespace*
 the caller chooses (the account's key, :attr:`imgsync.config.AccountSettings.key`), so a run
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from imgsync.errors import CacheError
 from imgsync.service import review_rejected
+from imgsync.store.attempts import UrlAttempt, UrlAttempts
 from imgsync.store.db import CacheBusy, CacheCorrupt, Database, remove_cache_files
 from imgsync.store.schema import NAMESPACED_TABLES, TABLES
 
@@ -45,6 +48,8 @@ __all__ = [
     "CacheError",
     "NoteStamp",
     "RemoteObject",
+    "UrlAttempt",
+    "UrlAttempts",
     "cache_path",
     "remove_cache_files",
     "url_folder",
@@ -146,6 +151,8 @@ class Cache:
         self.namespace = namespace
         self._clock_ns = clock_ns
         self._db = Database(path)
+        #: The tries at remote URLs not on the image bed yet (tasks started, failures).
+        self.attempts = UrlAttempts(self._db, namespace, clock_ns)
 
     @property
     def path(self) -> Path:
@@ -299,7 +306,8 @@ class Cache:
         return RemoteObject(*row) if row else None
 
     def put_url(self, source_url: str, obj: RemoteObject) -> None:
-        """Remember that ``source_url`` was migrated to ``obj`` (and remember ``obj`` itself)."""
+        """Remember that ``source_url`` was migrated to ``obj`` (and remember ``obj`` itself); the
+        earlier tries at it (its task, its failures) are forgotten."""
 
         def put(conn: sqlite3.Connection) -> None:
             self._upsert_object(conn, obj)
@@ -308,6 +316,10 @@ class Cache:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, source_url) DO UPDATE SET"
                 " md5 = excluded.md5, size = excluded.size, recorded_ns = excluded.recorded_ns",
                 (self.namespace, source_url, obj.md5, obj.size, self._clock_ns()),
+            )
+            conn.execute(
+                "DELETE FROM url_attempts WHERE namespace = ? AND source_url = ?",
+                (self.namespace, source_url),
             )
 
         self._db.write(put, transaction=True)
