@@ -13,13 +13,17 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
+import ssl
 import struct
+import subprocess
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
@@ -142,6 +146,27 @@ def write_png(path: Path, tag: str | None = None, *, old: bool = True) -> bytes:
 def write_note(path: Path, content: str | bytes, *, old: bool = True) -> bytes:
     data = content.encode() if isinstance(content, str) else content
     return write_file(path, data, old=old)
+
+
+# ------------------------------------------------------------------------------------------- TLS
+
+
+def tls_server_context(folder: Path, name: str) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context with a fresh self-signed certificate for the host ``name``, and
+    the certificate's path (for a client to trust it). Skips the test without ``openssl``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+        + ["-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
 
 
 # ---------------------------------------------------------------------------------- control plane
