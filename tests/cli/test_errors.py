@@ -57,6 +57,15 @@ def assert_one_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def emulator_config(tmp_path: Path, emulator: Emulator) -> Path:
+    """A config with the emulator's account."""
+    return config(
+        tmp_path,
+        f'[account]\nbase_url = "{emulator.base_url}"\nclient_id = "cli-id"\n'
+        f'client_secret = "{SECRET}"\n',
+    )
+
+
 def config(tmp_path: Path, text: str) -> Path:
     """The config file, readable by its owner only, as users are told to keep it."""
     path = tmp_path / "config.toml"
@@ -97,11 +106,7 @@ def test_a_misspelt_key_gets_a_did_you_mean(tmp_path: Path) -> None:
 def test_a_config_file_everyone_can_read_is_used_with_one_warning(
     tmp_path: Path, emulator: Emulator
 ) -> None:
-    path = config(
-        tmp_path,
-        f'[account]\nbase_url = "{emulator.base_url}"\nclient_id = "cli-id"\n'
-        f'client_secret = "{SECRET}"\n',
-    )
+    path = emulator_config(tmp_path, emulator)
     path.chmod(0o644)
     proc = run(["--config", str(path), "login"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -139,11 +144,7 @@ def test_wrong_credentials_exit_3_with_message_and_trace(
 def test_login_stores_token_0600_and_never_prints_secrets(
     tmp_path: Path, emulator: Emulator
 ) -> None:
-    path = config(
-        tmp_path,
-        f'[account]\nbase_url = "{emulator.base_url}"\nclient_id = "cli-id"\n'
-        f'client_secret = "{SECRET}"\n',
-    )
+    path = emulator_config(tmp_path, emulator)
     proc = run(["-vv", "--config", str(path), "login"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -162,11 +163,7 @@ def test_login_stores_token_0600_and_never_prints_secrets(
 
 def test_login_reuses_the_stored_token(tmp_path: Path, emulator: Emulator) -> None:
     """A second login checks the stored token instead of fetching a new one (3-token cap)."""
-    path = config(
-        tmp_path,
-        f'[account]\nbase_url = "{emulator.base_url}"\nclient_id = "cli-id"\n'
-        f'client_secret = "{SECRET}"\n',
-    )
+    path = emulator_config(tmp_path, emulator)
 
     def token_requests() -> int:
         log = requests.get(emulator.base_url + "/_emulator/requests", timeout=10).json()
