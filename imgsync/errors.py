@@ -49,6 +49,11 @@ class ItemError(ImgsyncError):
     exit_code = EXIT_PARTIAL
 
 
+class PrivateAddressError(ItemError):
+    """A download would reach an address that is not public; refused before connecting
+    (:mod:`imgsync.client.netguard`; ``upload.allow_private_urls`` lifts it)."""
+
+
 class NotAnImage(ItemError):
     """A remote link that is not an image (a video or page host, or a link serving something
     else): left alone and reported as skipped with this reason, not as a failure."""

@@ -6,6 +6,11 @@ request; a URL costs one lookup, and one already on the user's image bed none at
 here first and builds an :class:`~imgsync.engine.uploader.Uploader` (and its API client) only for
 the items left over, so a run answered from the cache never imports the HTTP stack.
 
+Remote URLs are also answered here when the remote-image policy says no request is to be made
+(:mod:`imgsync.engine.remote_policy`): every link under ``sync.remote = "keep"``, links that are
+clearly not images, and URLs that failed in an earlier run and whose back-off has not passed. A
+re-sync of a vault full of dead links thus sends nothing and loads no HTTP library.
+
 Only the standard library, the index and the engine's light modules are imported here: importing
 ``requests``, the API client or the markdown parser from this module would cost every paste.
 """
@@ -15,13 +20,17 @@ from __future__ import annotations
 import os
 import stat as stat_module
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imgsync.config import REMOTE_KEEP
 from imgsync.engine.items import Item, local_path
+from imgsync.engine.remote_policy import KEPT, not_image_reason, remembered
 from imgsync.engine.results import (
     CACHED,
+    FAILED,
     HOSTED,
     LOCAL,
     REMOTE,
@@ -31,6 +40,7 @@ from imgsync.engine.results import (
     UploadResult,
 )
 from imgsync.service import MAX_IMAGE_BYTES
+from imgsync.store.attempts import NOT_IMAGE
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
@@ -48,13 +58,18 @@ USER_SELF_URL = "userSelfURL"
 class CacheAnswers:
     """Answers items from the local index alone, or says it cannot (None); thread-safe.
 
-    Also the one place that decides which link of a remote object is handed out and where links
-    on the user's image bed start, for the uploader's answers as much as its own.
+    Also the one place that decides which link of a remote object is handed out, where links
+    on the user's image bed start, and which remote links are not to be tried (the policy, links
+    that are not images, failures still in their back-off), for the uploader's answers as much as
+    its own. ``clock_ns`` (the wall clock) judges the back-offs.
     """
 
-    def __init__(self, settings: Settings, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, cache: Cache, *, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
         self.settings = settings
         self._cache = cache
+        self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self._prefixes: tuple[str, ...] | None = None
 
@@ -75,14 +90,34 @@ class CacheAnswers:
         return self.result(str(item), LOCAL, CACHED, found)
 
     def answer_url(self, url: str) -> UploadResult | None:
-        """A URL already on the user's image bed is skipped; one migrated before is ``cached``;
-        None for any other (it needs migrating)."""
+        """The answer for a remote URL that needs no request, or None (it is to be migrated).
+
+        A URL already on the user's image bed is ``skipped`` (kind ``hosted``, its link kept).
+        Under ``sync.remote = "keep"``, and for a link that is clearly not an image, ``skipped``
+        with the reason. One migrated before is ``cached``. One that failed earlier and whose
+        back-off has not passed is ``failed`` with "failed earlier (why); retry after <time>"
+        (``skipped`` when it was found not to be an image), unless ``sync.retry_failed``.
+        """
         if url.startswith(self.hosted_prefixes()):
             return UploadResult(url, HOSTED, SKIPPED, url=url)
+        if self.settings.sync.remote == REMOTE_KEEP:
+            return UploadResult(url, REMOTE, SKIPPED, error=KEPT)
+        why = not_image_reason(url)
+        if why is not None:
+            return UploadResult(url, REMOTE, SKIPPED, error=why)
         found = self.lookup_url(url)
-        if found is None:
+        if found is not None:
+            return self.result(url, REMOTE, CACHED, found)
+        if self.settings.sync.retry_failed:
             return None
-        return self.result(url, REMOTE, CACHED, found)
+        attempt = self._cache.attempts.get(url)
+        earlier = remembered(
+            attempt, self._clock_ns(), private_allowed=self.settings.upload.allow_private_urls
+        )
+        if earlier is None or attempt is None:
+            return None
+        status = SKIPPED if attempt.kind == NOT_IMAGE else FAILED
+        return UploadResult(url, REMOTE, status, error=earlier)
 
     # -- lookups ----------------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ Per account (the cache's namespace) and URL, one row remembers:
 - the offline task started for the URL while it is not settled (running, or done but its file not
   found yet), so a later run polls that task or finds its file by name instead of starting a second
   task on the service;
-- the failures in a row, the last one's reason in words, whether that reason is "not an image" (a
-  link left alone, not an error), when it was last tried and when it may be tried again. Dead links
-  are thus not tried on every run, each try costing seconds and, without this, a new task.
+- the failures in a row, the last one's reason in words and its kind (:data:`FAILED`,
+  :data:`NOT_IMAGE`: a link left alone, not an error; :data:`PRIVATE_ADDRESS`: refused by a setting
+  the user may change), when it was last tried and when it may be tried again. Dead links are thus
+  not tried on every run, each try costing seconds and, without this, a new task.
 
 What to do with these facts (the back-off, the words shown) is the engine's business
 (:mod:`imgsync.engine.remote_policy`); a success forgets the row (:meth:`Cache.put_url
@@ -24,9 +25,14 @@ from dataclasses import dataclass
 
 from imgsync.store.db import Database
 
-__all__ = ["UrlAttempt", "UrlAttempts"]
+__all__ = ["FAILED", "NOT_IMAGE", "PRIVATE_ADDRESS", "UrlAttempt", "UrlAttempts"]
 
-_COLUMNS = "task_id, failures, reason, not_image, last_try_ns, next_try_ns"
+# The kinds of a remembered failure.
+FAILED = "failed"  # the URL could not be fetched, or gave no usable image
+NOT_IMAGE = "not-image"  # what the URL serves is not an image: the link is left alone
+PRIVATE_ADDRESS = "private-address"  # refused: its host is not public (upload.allow_private_urls)
+
+_COLUMNS = "task_id, failures, reason, kind, last_try_ns, next_try_ns"
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,8 @@ class UrlAttempt:
     failures: int
     #: Why the last try failed, in words ("" when none did).
     reason: str
-    #: The last try found the link is not an image: it is left alone (skipped), not failed.
-    not_image: bool
+    #: What kind of failure that was: :data:`FAILED`, :data:`NOT_IMAGE`, :data:`PRIVATE_ADDRESS`.
+    kind: str
     #: When the URL was last tried, and the earliest time to try it again (wall clock, ns).
     last_try_ns: int
     next_try_ns: int
@@ -62,24 +68,23 @@ class UrlAttempts:
         )
         if row is None:
             return None
-        task_id, failures, reason, not_image, last_try_ns, next_try_ns = row
-        return UrlAttempt(task_id, failures, reason, bool(not_image), last_try_ns, next_try_ns)
+        return UrlAttempt(*row)
 
     def started_task(self, url: str, task_id: str) -> None:
         """Remember the offline task just started for ``url`` (failures so far are kept)."""
         now = self._clock_ns()
         self._db.execute(
             f"INSERT INTO url_attempts (namespace, source_url, {_COLUMNS})"
-            " VALUES (?, ?, ?, 0, '', 0, ?, ?) ON CONFLICT (namespace, source_url) DO UPDATE SET"
+            " VALUES (?, ?, ?, 0, '', '', ?, ?) ON CONFLICT (namespace, source_url) DO UPDATE SET"
             " task_id = excluded.task_id, last_try_ns = excluded.last_try_ns",
             (self._namespace, url, str(task_id), now, now),
         )
 
     def failed(
-        self, url: str, reason: str, *, not_image: bool, backoff_ns: Callable[[int], int]
+        self, url: str, reason: str, *, kind: str, backoff_ns: Callable[[int], int]
     ) -> UrlAttempt:
-        """Record one more failed try at ``url`` (its task, if any, is settled) and return the
-        new state: ``backoff_ns(failures)`` is how long to wait before the next try."""
+        """Record one more failed try at ``url``, of ``kind`` (its task, if any, is settled), and
+        return the new state: ``backoff_ns(failures)`` is how long to wait before the next try."""
         now = self._clock_ns()
         result: list[UrlAttempt] = []
 
@@ -89,12 +94,12 @@ class UrlAttempts:
                 (self._namespace, url),
             ).fetchone()
             failures = (row[0] if row else 0) + 1
-            attempt = UrlAttempt("", failures, reason, not_image, now, now + backoff_ns(failures))
+            attempt = UrlAttempt("", failures, reason, kind, now, now + backoff_ns(failures))
             conn.execute(
                 f"INSERT INTO url_attempts (namespace, source_url, {_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, source_url) DO UPDATE SET"
                 " task_id = excluded.task_id, failures = excluded.failures,"
-                " reason = excluded.reason, not_image = excluded.not_image,"
+                " reason = excluded.reason, kind = excluded.kind,"
                 " last_try_ns = excluded.last_try_ns, next_try_ns = excluded.next_try_ns",
                 (
                     self._namespace,
@@ -102,7 +107,7 @@ class UrlAttempts:
                     attempt.task_id,
                     attempt.failures,
                     attempt.reason,
-                    int(attempt.not_image),
+                    attempt.kind,
                     attempt.last_try_ns,
                     attempt.next_try_ns,
                 ),

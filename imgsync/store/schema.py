@@ -66,7 +66,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             task_id TEXT NOT NULL,
             failures INTEGER NOT NULL,
             reason TEXT NOT NULL,
-            not_image INTEGER NOT NULL,
+            kind TEXT NOT NULL,
             last_try_ns INTEGER NOT NULL,
             next_try_ns INTEGER NOT NULL,
             PRIMARY KEY (namespace, source_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from imgsync.store.attempts import FAILED, NOT_IMAGE
 from imgsync.store.cache import Cache, RemoteObject, UrlAttempt
 from imgsync.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -29,26 +30,26 @@ def test_failures_count_up_and_a_task_is_settled_by_a_failure(tmp_path: Path) ->
     with Cache.open(tmp_path, namespace="acct", clock_ns=clock) as cache:
         assert cache.attempts.get(URL) is None
         cache.attempts.started_task(URL, "403316")
-        assert cache.attempts.get(URL) == UrlAttempt("403316", 0, "", False, clock(), clock())
+        assert cache.attempts.get(URL) == UrlAttempt("403316", 0, "", "", clock(), clock())
 
         first = cache.attempts.failed(
-            URL, "could not resolve dead.example", not_image=False, backoff_ns=hours
+            URL, "could not resolve dead.example", kind=FAILED, backoff_ns=hours
         )
         assert first == UrlAttempt(
-            "", 1, "could not resolve dead.example", False, clock(), clock() + HOUR_NS
+            "", 1, "could not resolve dead.example", FAILED, clock(), clock() + HOUR_NS
         )
         clock.now_ns += 5 * HOUR_NS
         second = cache.attempts.failed(
-            URL, "not an image: text/html", not_image=True, backoff_ns=hours
+            URL, "not an image: text/html", kind=NOT_IMAGE, backoff_ns=hours
         )
-        assert (second.failures, second.not_image, second.task_id) == (2, True, "")
+        assert (second.failures, second.kind, second.task_id) == (2, NOT_IMAGE, "")
         assert second.next_try_ns == clock() + 2 * HOUR_NS
         assert cache.attempts.get(URL) == second
 
 
 def test_a_new_task_keeps_the_failures_so_far(tmp_path: Path) -> None:
     with Cache.open(tmp_path, clock_ns=Clock()) as cache:
-        cache.attempts.failed(URL, "gone", not_image=False, backoff_ns=hours)
+        cache.attempts.failed(URL, "gone", kind=FAILED, backoff_ns=hours)
         cache.attempts.started_task(URL, "7")
         found = cache.attempts.get(URL)
         assert found is not None and (found.task_id, found.failures, found.reason) == (
@@ -63,7 +64,7 @@ def test_a_success_forgets_the_failures(tmp_path: Path) -> None:
         "0123456789abcdef0123456789abcdef", 5, "f1", "https://b/u/f1.png", "", 2, "x"
     )
     with Cache.open(tmp_path, clock_ns=Clock()) as cache:
-        cache.attempts.failed(URL, "gone", not_image=False, backoff_ns=hours)
+        cache.attempts.failed(URL, "gone", kind=FAILED, backoff_ns=hours)
         cache.put_url(URL, obj)
         assert cache.attempts.get(URL) is None
         assert cache.get_url(URL) == obj
@@ -71,7 +72,7 @@ def test_a_success_forgets_the_failures(tmp_path: Path) -> None:
 
 def test_accounts_do_not_share_their_attempts(tmp_path: Path) -> None:
     with Cache.open(tmp_path, namespace="a") as a, Cache.open(tmp_path, namespace="b") as b:
-        a.attempts.failed(URL, "gone", not_image=False, backoff_ns=hours)
+        a.attempts.failed(URL, "gone", kind=FAILED, backoff_ns=hours)
         assert b.attempts.get(URL) is None
         assert a.stats()["url_attempts"] == 1 and b.stats()["url_attempts"] == 0
         a.clear()
