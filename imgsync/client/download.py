@@ -44,10 +44,10 @@ from urllib.parse import urlsplit
 import requests
 
 from imgsync.client.envelope import RETRY_HTTP_STATUS_FLOOR
-from imgsync.client.failures import connection_failure, raw_text
+from imgsync.client.failures import connection_failure, raw_text, request_failure
 from imgsync.client.netguard import GuardedAdapter, PrivateAddressError
 from imgsync.client.retry import RetryLoop, RetryPolicy, TryAgain
-from imgsync.client.session import USER_AGENT, HttpSession, reason, without_query
+from imgsync.client.session import USER_AGENT, HttpSession, without_query
 from imgsync.config import Settings
 from imgsync.errors import ItemError, NotAnImage
 
@@ -222,7 +222,8 @@ class Downloader:
                     attempts=failure.attempts,
                 ) from None
             except requests.RequestException as exc:  # too many redirects, a malformed URL, ...
-                raise DownloadError(f"download failed: {reason(exc)}") from None
+                log.info("download %s: %s", without_query(url), raw_text(exc))
+                raise DownloadError(f"download failed: {request_failure(exc)}") from None
 
         return self._loop.run("download", without_query(url), send)
 

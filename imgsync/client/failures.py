@@ -32,6 +32,7 @@ __all__ = [
     "causes",
     "connection_failure",
     "raw_text",
+    "request_failure",
     "speaks_tls_page",
 ]
 
@@ -129,6 +130,17 @@ def connection_failure(
     if oserror is not None:
         return Failure(f"could not reach {host} ({oserror.strerror.lower()})")
     return Failure(f"could not reach {host} ({type(exc).__name__})")
+
+
+def request_failure(exc: requests.RequestException) -> str:
+    """Words for a request that could not be made or followed (not a connection failure)."""
+    if isinstance(exc, requests.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return "not a valid URL"
+    if isinstance(exc, requests.exceptions.InvalidSchema):
+        return "a redirect to something that is not http or https"
+    return f"the request failed ({type(exc).__name__})"
 
 
 def speaks_tls_page(body: str) -> bool:
