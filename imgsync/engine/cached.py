@@ -40,7 +40,7 @@ from imgsync.engine.results import (
     UploadResult,
 )
 from imgsync.service import MAX_IMAGE_BYTES
-from imgsync.store.attempts import NOT_IMAGE
+from imgsync.store.attempts import NOT_IMAGE, PRIVATE_ADDRESS
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
@@ -118,6 +118,30 @@ class CacheAnswers:
             return None
         status = SKIPPED if attempt.kind == NOT_IMAGE else FAILED
         return UploadResult(url, REMOTE, status, error=earlier)
+
+    def settled_until_ns(self, url: str) -> int | None:
+        """Until when (wall clock, ns) the answer for ``url`` stays what it is without a request:
+        0 for good (a link on the image bed, one migrated before, a link that is not an image by
+        its host or extension), the end of its back-off for a failure remembered, None when it
+        may change on any run (it needs a request, or hangs on a setting the user may change:
+        ``sync.remote = "keep"``, ``--retry-failed``, a private address refused).
+
+        A job uses it to stamp a note whose only unfinished links are such URLs as clean until
+        the earliest of these times (:attr:`~imgsync.store.cache.NoteStamp.recheck_ns`), so a vault
+        of dead links is skipped unread until one of them is due again.
+        """
+        if url.startswith(self.hosted_prefixes()):
+            return 0
+        if self.settings.sync.remote == REMOTE_KEEP or self.settings.sync.retry_failed:
+            return None
+        if not_image_reason(url) is not None or self.lookup_url(url) is not None:
+            return 0
+        attempt = self._cache.attempts.get(url)
+        if attempt is None or attempt.kind == PRIVATE_ADDRESS:
+            return None
+        if remembered(attempt, self._clock_ns(), private_allowed=False) is None:
+            return None
+        return attempt.next_try_ns
 
     # -- lookups ----------------------------------------------------------------------------------
 

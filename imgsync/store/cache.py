@@ -107,6 +107,10 @@ class NoteStamp:
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
     later edit could have kept the same size and mtime: then only ``digest`` (the caller's hash of
     the note's bytes) can prove the note unchanged.
+
+    ``recheck_ns``, when not 0, is when the stamp stops vouching for the note (wall clock): a note
+    whose only unfinished links are remote URLs that failed is clean until the first of their
+    back-offs ends, and must be looked at again then. The cache forgets such a stamp once due.
     """
 
     size: int
@@ -114,11 +118,19 @@ class NoteStamp:
     inode: int
     digest: str
     stat_trusted: bool = field(default=True, compare=False)
+    recheck_ns: int = field(default=0, compare=False)
 
     @classmethod
-    def from_stat(cls, st: os.stat_result, digest: str) -> NoteStamp:
-        """The stamp of a note whose ``os.stat`` is ``st`` and whose bytes hash to ``digest``."""
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest)
+    def from_stat(cls, st: os.stat_result, digest: str, *, recheck_ns: int = 0) -> NoteStamp:
+        """The stamp of a note whose ``os.stat`` is ``st`` and whose bytes hash to ``digest``,
+        vouching for it until ``recheck_ns`` (0: for good)."""
+        return cls(
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            digest=digest,
+            recheck_ns=recheck_ns,
+        )
 
     def matches_stat(self, st: os.stat_result) -> bool:
         """Whether ``st`` proves the note unchanged without reading it."""
@@ -355,39 +367,43 @@ class Cache:
     # -- notes ------------------------------------------------------------------------------------
 
     def get_note(self, path: Path) -> NoteStamp | None:
-        """The stamp recorded for the note at ``path`` after its last clean sync, if any."""
+        """The stamp recorded for the note at ``path`` after its last clean sync, if any (and if
+        it still vouches for the note: see :attr:`NoteStamp.recheck_ns`)."""
         row = self._db.one(
-            "SELECT size, mtime_ns, inode, digest, recorded_ns FROM notes"
-            " WHERE namespace = ? AND path = ?",
-            (self.namespace, _path_key(path)),
+            "SELECT size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+            " WHERE namespace = ? AND path = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
+            (self.namespace, _path_key(path), self._clock_ns()),
         )
         if row is None:
             return None
-        size, mtime_ns, inode, digest, recorded_ns = row
-        return NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+        size, mtime_ns, inode, digest, recorded_ns, recheck_ns = row
+        trusted = not _is_racy(mtime_ns, recorded_ns)
+        return NoteStamp(size, mtime_ns, inode, digest, trusted, recheck_ns)
 
     def note_stamps(self) -> dict[str, NoteStamp]:
-        """Every note stamp of this namespace, keyed by absolute path (as :meth:`get_note` keys
-        them): one query instead of one per note, for a re-sync of a whole vault."""
+        """Every note stamp of this namespace that still vouches for its note, keyed by absolute
+        path (as :meth:`get_note` keys them): one query instead of one per note, for a re-sync of
+        a whole vault."""
         rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns FROM notes"
-            " WHERE namespace = ?",
-            (self.namespace,),
+            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
+            (self.namespace, self._clock_ns()),
         )
         return {
             os.fsdecode(path): NoteStamp(
-                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns)
+                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns), recheck_ns
             )
-            for path, size, mtime_ns, inode, digest, recorded_ns in rows
+            for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in rows
         }
 
     def put_note(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
         self._db.execute(
-            "INSERT INTO notes (namespace, path, size, mtime_ns, inode, digest, recorded_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, path) DO UPDATE SET"
-            " size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
-            " digest = excluded.digest, recorded_ns = excluded.recorded_ns",
+            "INSERT INTO notes (namespace, path, size, mtime_ns, inode, digest, recorded_ns,"
+            " recheck_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, path) DO UPDATE"
+            " SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
+            " digest = excluded.digest, recorded_ns = excluded.recorded_ns,"
+            " recheck_ns = excluded.recheck_ns",
             (
                 self.namespace,
                 _path_key(path),
@@ -396,6 +412,7 @@ class Cache:
                 stamp.inode,
                 stamp.digest,
                 self._clock_ns(),
+                stamp.recheck_ns,
             ),
         )
 

@@ -58,7 +58,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 1 -> 2: what became of imgsync's attempts at a remote image URL that is not on the image bed
     # yet: the offline task started for it (so a later run polls it instead of starting a second
-    # one), and the failures so far with their reason and when to try again (store/attempts.py).
+    # one), and the failures so far with their reason and when to try again (store/attempts.py);
+    # and how long a note stamp vouches for its note.
     (
         """CREATE TABLE url_attempts (
             namespace TEXT NOT NULL,
@@ -71,6 +72,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             next_try_ns INTEGER NOT NULL,
             PRIMARY KEY (namespace, source_url)
         ) WITHOUT ROWID""",
+        # A note whose only unfinished links are remote URLs that failed is stamped clean until
+        # the first of their back-offs ends (0: for good): skipped unread until then.
+        "ALTER TABLE notes ADD COLUMN recheck_ns INTEGER NOT NULL DEFAULT 0",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

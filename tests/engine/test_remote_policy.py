@@ -300,3 +300,22 @@ def test_an_answer_from_memory_loads_no_http_library(
     answered, loaded = out.stdout.splitlines()
     assert answered == ("failed failed earlier (download failed: 127.0.0.1 refused the connection)")
     assert loaded == "[]"
+
+
+def test_how_long_an_answer_without_a_request_holds(
+    remote: Callable[..., Settings], dead_url: str
+) -> None:
+    """What a job needs to stamp a note of dead links clean until one of them is due again."""
+    settings = remote()
+    upload_url(settings, dead_url)
+    with Cache.open(settings.data_dir, namespace=settings.account.key) as cache:
+        attempt = cache.attempts.get(dead_url)
+        assert attempt is not None
+        answers = CacheAnswers(settings, cache)
+        assert answers.settled_until_ns(dead_url) == attempt.next_try_ns
+        assert answers.settled_until_ns("https://youtu.be/x") == 0  # never an image
+        assert answers.settled_until_ns("https://elsewhere.test/new.png") is None  # to be tried
+        for changed in (remote(remote="keep"), remote(retry_failed=True)):
+            assert CacheAnswers(changed, cache).settled_until_ns(dead_url) is None
+        due = CacheAnswers(settings, cache, clock_ns=lambda: attempt.next_try_ns)
+        assert due.settled_until_ns(dead_url) is None

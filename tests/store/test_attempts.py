@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from imgsync.store.attempts import FAILED, NOT_IMAGE
-from imgsync.store.cache import Cache, RemoteObject, UrlAttempt
+from imgsync.store.cache import Cache, NoteStamp, RemoteObject, UrlAttempt
 from imgsync.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 URL = "https://dead.example/pic.png"
@@ -97,3 +97,18 @@ def test_a_cache_of_the_first_schema_is_upgraded_and_keeps_its_rows(tmp_path: Pa
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     conn.close()
+
+
+def test_a_note_stamp_can_vouch_until_a_time(tmp_path: Path) -> None:
+    """A note whose dead links are in their back-off is skipped unread until the back-off ends."""
+    clock = Clock()
+    note = tmp_path / "n.md"
+    until = clock() + HOUR_NS
+    with Cache.open(tmp_path, namespace="acct", clock_ns=clock) as cache:
+        cache.put_note(note, NoteStamp(1, 2, 3, "d", recheck_ns=until))
+        cache.put_note(tmp_path / "plain.md", NoteStamp(1, 2, 3, "d"))
+        assert cache.get_note(note) is not None and cache.get_note(note).recheck_ns == until
+        assert set(cache.note_stamps()) == {str(note), str(tmp_path / "plain.md")}
+        clock.now_ns = until
+        assert cache.get_note(note) is None
+        assert set(cache.note_stamps()) == {str(tmp_path / "plain.md")}
