@@ -14,6 +14,7 @@ the network, and nothing here checks that credentials exist: commands that need 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -46,6 +47,23 @@ DEFAULT_QPS: Mapping[str, float] = MappingProxyType(
 )
 
 LINK_FIELDS = ("downloadURL", "userSelfURL")
+
+# What sync (and upload of a URL) does with remote images (``sync.remote``, ``--remote``).
+REMOTE_MIGRATE = "migrate"  # move them onto the image bed (the service's offline migration)
+REMOTE_KEEP = "keep"  # leave every remote link alone, with no request for it
+REMOTE_POLICIES = (REMOTE_MIGRATE, REMOTE_KEEP)
+
+# Keys that only a command-line flag may set, for one run: in the file they would stay on for
+# every run. ``sync.retry_failed`` in a file would switch the back-off of dead links off for good.
+FLAG_ONLY_KEYS: Mapping[str, str] = MappingProxyType({"sync.retry_failed": "--retry-failed"})
+
+# How close a misspelt key must be to a known one for "did you mean" (difflib's ratio; 0.6 is its
+# default, which pairs "concurency" with "concurrency" and "clientid" with "client_id").
+SUGGESTION_CUTOFF = 0.6
+
+# Permission bits that let other users read a file (group, others): a config file holding a
+# secret should have none of them (chmod 600).
+READABLE_BY_OTHERS = stat.S_IRGRP | stat.S_IROTH
 
 ENV_CONFIG = "IMGSYNC_CONFIG"
 ENV_DATA_DIR = "IMGSYNC_DATA_DIR"
@@ -186,8 +204,23 @@ class WatchSettings:
 
 
 @dataclass(frozen=True)
+class SyncSettings:
+    """What happens to remote images (``https://…`` links in notes, URLs given to upload)."""
+
+    # "migrate": moved onto the image bed; "keep": every remote link is left alone, no request.
+    remote: str = REMOTE_MIGRATE
+    # Try again now the remote URLs that failed in earlier runs, whatever their back-off. Only the
+    # flag sets it (``--retry-failed``), for one run.
+    retry_failed: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything imgsync is configured with, validated once."""
+    """Everything imgsync is configured with, validated once.
+
+    ``warnings`` are what a user should hear about the configuration without it being an error
+    (a config file holding a secret that other users can read): the command line shows them once.
+    """
 
     account: AccountSettings = AccountSettings()
     network: NetworkSettings = NetworkSettings()
@@ -195,8 +228,10 @@ class Settings:
     serve: ServeSettings = ServeSettings()
     hotkey: HotkeySettings = HotkeySettings()
     watch: WatchSettings = WatchSettings()
+    sync: SyncSettings = SyncSettings()
     data_dir: Path = Path(".")
     config_path: Path | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def require_credentials(self) -> None:
         """Raise ConfigError unless there is a pasted token or a client id and secret."""
@@ -224,6 +259,7 @@ SECTIONS: Mapping[str, type] = MappingProxyType(
         "serve": ServeSettings,
         "hotkey": HotkeySettings,
         "watch": WatchSettings,
+        "sync": SyncSettings,
     }
 )
 
@@ -260,9 +296,16 @@ def load_settings(
     merged: dict[str, dict[str, tuple[Any, str]]] = {}
     for section, values in raw.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{section}]")
+            raise ConfigError(f"{where}: {_unknown_section(section)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: {section} must be a table ([{section}])")
+        for key in values:
+            flag = FLAG_ONLY_KEYS.get(f"{section}.{key}")
+            if flag is not None:
+                raise ConfigError(
+                    f"{where}: {section}.{key} is not a config key: give {flag} on the command "
+                    "line, for the run that needs it"
+                )
         merged[section] = {key: (value, where) for key, value in values.items()}
 
     for var, (section, key) in ENV_OVERRIDES.items():
@@ -284,11 +327,67 @@ def load_settings(
         serve=built["serve"],
         hotkey=built["hotkey"],
         watch=built["watch"],
+        sync=built["sync"],
         data_dir=data_dir,
         config_path=path,
+        warnings=_permission_warnings(path, raw),
     )
     _validate(settings, merged, where)
     return settings
+
+
+def _permission_warnings(path: Path, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """A warning when the file holds a secret and other users may read it (POSIX only: Windows
+    has no such bits). A file without a secret may be as open as its owner likes."""
+    account = raw.get("account")
+    if os.name != "posix" or not isinstance(account, dict):
+        return ()
+    secrets = [name for name in ("client_secret", "access_token") if account.get(name)]
+    if not secrets:
+        return ()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ()
+    if not mode & READABLE_BY_OTHERS:
+        return ()
+    import shlex
+
+    held = " and ".join(f"account.{name}" for name in secrets)
+    return (
+        f"{path} holds {held} and other users of this machine can read it: "
+        f"run chmod 600 {shlex.quote(str(path))}",
+    )
+
+
+def _unknown_section(section: str) -> str:
+    """The message for a table (or top-level key) that is not a section, with a suggestion."""
+    homes = [name for name, cls in SECTIONS.items() if section in _field_names(cls)]
+    if homes:
+        return f"{section} belongs in [{homes[0]}] ({homes[0]}.{section}), not at the top"
+    return f"unknown section [{section}]" + _did_you_mean(section, list(SECTIONS), "[{}]")
+
+
+def _unknown_key(section: str, key: str) -> str:
+    """The message for a key its section does not have: the section that does have it (a key
+    put under the wrong table), else the closest key of the section."""
+    message = f"unknown key {section}.{key}"
+    homes = [name for name, cls in SECTIONS.items() if key in _field_names(cls)]
+    if homes:
+        return f"{message}; did you mean {homes[0]}.{key} (in [{homes[0]}])?"
+    return message + _did_you_mean(key, sorted(_field_names(SECTIONS[section])), f"{section}.{{}}")
+
+
+def _did_you_mean(word: str, known: list[str], shape: str) -> str:
+    """``"; did you mean X?"`` for the known word closest to ``word``, or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1, cutoff=SUGGESTION_CUTOFF)
+    return f"; did you mean {shape.format(close[0])}?" if close else ""
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
 
 
 def _read_toml(path: Path, *, must_exist: bool) -> dict[str, Any]:
@@ -319,7 +418,7 @@ def _build_section(name: str, values: Mapping[str, tuple[Any, str]]) -> Any:
     kwargs: dict[str, Any] = {}
     for key, (value, source) in values.items():
         if key not in known:
-            raise ConfigError(f"{source}: unknown key {name}.{key}")
+            raise ConfigError(f"{source}: {_unknown_key(name, key)}")
         kwargs[key] = _coerce(f"{name}.{key}", getattr(defaults, key), value, source)
     return replace(defaults, **kwargs)
 
@@ -360,8 +459,10 @@ def _coerce_qps(key: str, value: Mapping[str, Any], source: str) -> Mapping[str,
     qps = dict(DEFAULT_QPS)
     for endpoint, rate in value.items():
         if endpoint not in DEFAULT_QPS:
+            near = _did_you_mean(endpoint, sorted(DEFAULT_QPS), f"{key}.{{}}")
             raise ConfigError(
-                f"{source}: unknown key {key}.{endpoint} (known: {', '.join(sorted(DEFAULT_QPS))})"
+                f"{source}: unknown key {key}.{endpoint}"
+                + (near or f" (known: {', '.join(sorted(DEFAULT_QPS))})")
             )
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
             raise ConfigError(f"{source}: {key}.{endpoint} must be a number ≥ 0 (0 = no limit)")
@@ -414,6 +515,15 @@ def _validate(
             f"{', '.join(LINK_FIELDS)}, not {up.link!r}"
         )
     _validate_desktop(settings, source)
+    for section, key, value, allowed in (
+        ("upload", "link", up.link, LINK_FIELDS),
+        ("sync", "remote", settings.sync.remote, REMOTE_POLICIES),
+    ):
+        if value not in allowed:
+            raise ConfigError(
+                f"{source(section, key)}: {section}.{key} must be one of "
+                f"{', '.join(allowed)}, not {value!r}" + _did_you_mean(value, list(allowed), "{}")
+            )
     from imgsync.naming import validate_template
 
     for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):

@@ -49,6 +49,16 @@ class ItemError(ImgsyncError):
     exit_code = EXIT_PARTIAL
 
 
+class PrivateAddressError(ItemError):
+    """A download would reach an address that is not public; refused before connecting
+    (:mod:`imgsync.client.netguard`; ``upload.allow_private_urls`` lifts it)."""
+
+
+class NotAnImage(ItemError):
+    """A remote link that is not an image (a video or page host, or a link serving something
+    else): left alone and reported as skipped with this reason, not as a failure."""
+
+
 class NetworkError(ImgsyncError):
     """The service could not be reached: connection refused or reset, DNS, timeout."""
 
@@ -96,6 +106,17 @@ class ServerError(ApiError):
 
     exit_code = EXIT_UNREACHABLE
     retryable = True
+
+
+class NotTheApi(ServerError):
+    """The answer did not come from the 123pan open API (a web page, JSON without the envelope,
+    a redirect): the base URL, a proxy or a captive portal is in the way. Asking again gets the
+    same answer, so it is not retried; the message says what came back and what to check."""
+
+    retryable = False
+
+    def _describe(self) -> str:
+        return self.message
 
 
 class RateLimited(ApiError):

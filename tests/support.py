@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.server
 import json
 import os
+import shutil
+import ssl
 import struct
+import subprocess
+import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
@@ -142,6 +149,57 @@ def write_png(path: Path, tag: str | None = None, *, old: bool = True) -> bytes:
 def write_note(path: Path, content: str | bytes, *, old: bool = True) -> bytes:
     data = content.encode() if isinstance(content, str) else content
     return write_file(path, data, old=old)
+
+
+# ------------------------------------------------------------------------------------ web servers
+
+
+@contextmanager
+def serving_folder(folder: Path, port: int = 0) -> Iterator[tuple[str, list[str]]]:
+    """A web server on loopback serving ``folder`` (on ``port``, or a free one): its base URL, and
+    the paths asked of it, in order."""
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ------------------------------------------------------------------------------------------- TLS
+
+
+def tls_server_context(folder: Path, name: str) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context with a fresh self-signed certificate for the host ``name``, and
+    the certificate's path (for a client to trust it). Skips the test without ``openssl``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+        + ["-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
 
 
 # ---------------------------------------------------------------------------------- control plane
@@ -278,4 +336,5 @@ def write_config(
     lines += ["", "[network.qps]"] + [f"{k} = {json.dumps(v)}" for k, v in rates.items()]
     lines += ["", "[upload]"] + [f"{k} = {json.dumps(v)}" for k, v in (upload or {}).items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # as users are told to keep it (it holds the secret)
     return path

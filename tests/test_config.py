@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from imgsync.config import DEFAULT_QPS, AccountSettings, load_settings
+from imgsync.config import DEFAULT_QPS, FLAG_ONLY_KEYS, AccountSettings, load_settings
 from imgsync.errors import ConfigError
 
 
@@ -108,6 +109,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("[account]\nbase_url = 'ftp://x'\n", "account.base_url must start with http"),
         ("[upload]\nfilename = '{nope}'\n", "upload.filename"),
         ("[upload]\nallow_private_urls = 'yes'\n", "upload.allow_private_urls must be true or"),
+        ("[sync]\nremote = 'drop'\n", "sync.remote must be one of migrate, keep, not 'drop'"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -> None:
@@ -118,6 +120,91 @@ def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -
     assert needle in message
     assert str(path) in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[upload]\nconcurency = 8\n",
+            "unknown key upload.concurency; did you mean upload.concurrency?",
+        ),
+        (
+            "[account]\nclientid = 'x'\n",
+            "unknown key account.clientid; did you mean account.client_id?",
+        ),
+        ("[uplaod]\nfolder = 'x'\n", "unknown section [uplaod]; did you mean [upload]?"),
+        (
+            "[upload]\nconnect_timeout = 3\n",
+            "unknown key upload.connect_timeout;"
+            " did you mean network.connect_timeout (in [network])?",
+        ),
+        (
+            "base_url = 'http://h'\n",
+            "base_url belongs in [account] (account.base_url), not at the top",
+        ),
+        (
+            "[network]\nqps = { creat = 1 }\n",
+            "unknown key network.qps.creat; did you mean network.qps.create?",
+        ),
+        (
+            "[sync]\nremote = 'keeep'\n",
+            "sync.remote must be one of migrate, keep, not 'keeep'; did you mean keep?",
+        ),
+        ("[upload]\nwhatever = 1\n", "unknown key upload.whatever"),
+    ],
+)
+def test_a_misspelt_key_gets_a_suggestion(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_retry_failed_is_a_flag_for_one_run_not_a_config_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sync]\nretry_failed = true\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(info.value) == (
+        f"{path}: sync.retry_failed is not a config key: give --retry-failed on the command line, "
+        "for the run that needs it"
+    )
+    flagged = load_settings(
+        write(tmp_path, "[sync]\nremote = 'keep'\n"),
+        environ={},
+        overrides={"sync": {"retry_failed": True}},
+    )
+    assert (flagged.sync.remote, flagged.sync.retry_failed) == ("keep", True)
+    assert load_settings(write(tmp_path, ""), environ={}).sync.remote == "migrate"
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("mode", "text", "warned"),
+    [
+        (0o644, "[account]\nclient_secret = 's'\n", True),
+        (0o640, "[account]\naccess_token = 't'\n", True),
+        (0o600, "[account]\nclient_secret = 's'\n", False),
+        (0o644, "[upload]\nfolder = 'x'\n", False),  # no secret in it: nothing to protect
+    ],
+)
+def test_a_config_file_others_can_read_is_used_with_a_warning(
+    tmp_path: Path, mode: int, text: str, warned: bool
+) -> None:
+    path = write(tmp_path, text)
+    path.chmod(mode)
+    settings = load_settings(path, environ={})
+    if not warned:
+        assert settings.warnings == ()
+        return
+    (warning,) = settings.warnings
+    held = "account.client_secret" if "secret" in text else "account.access_token"
+    assert warning == (
+        f"{path} holds {held} and other users of this machine can read it: run chmod 600 {path}"
+    )
 
 
 def test_secret_of_wrong_type_is_not_echoed(tmp_path: Path) -> None:
@@ -175,8 +262,11 @@ def test_example_config_is_valid_and_complete() -> None:
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     settings = load_settings(example, environ={})
     text = example.read_text(encoding="utf-8")
-    for section in ("account", "network", "upload"):
+    for section in ("account", "network", "upload", "sync"):
         for name in getattr(settings, section).__dataclass_fields__:
+            if f"{section}.{name}" in FLAG_ONLY_KEYS:
+                assert f"\n{name} =" not in text, f"{section}.{name} is a flag, not a key"
+                continue
             documented = f"\n{name} =" in text or f"[{section}.{name}]" in text
             assert documented, f"{section}.{name} is not documented"
     for endpoint in DEFAULT_QPS:

@@ -34,14 +34,23 @@ class AppContext:
         self.config_path = config_path
         self.verbosity = verbosity
         self._settings: Settings | None = None
+        self._warned: set[str] = set()
 
     def settings(self, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
-        """Load (once) and return the validated settings; ``overrides`` come from flags."""
+        """Load (once) and return the validated settings; ``overrides`` come from flags.
+
+        The configuration's warnings (a secret other users can read) go to stderr, each once per
+        run however often the settings are loaded.
+        """
         if self._settings is None or overrides:
             from imgsync.config import load_settings
 
             self._settings = load_settings(self.config_path, overrides=overrides)
             _install_redaction(self._settings)
+            for warning in self._settings.warnings:
+                if warning not in self._warned:
+                    self._warned.add(warning)
+                    click.echo(f"imgsync: warning: {warning}", err=True)
         return self._settings
 
 
@@ -70,12 +79,20 @@ def _install_redaction(settings: Settings) -> None:
         handler.addFilter(_Redactor(secrets))
 
 
+class _LineFormatter(logging.Formatter):
+    """``imgsync: warning: …``: a log line on stderr reads like the command's own messages
+    (a retry's notice at default verbosity is for the user, not a developer's log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"imgsync: {record.levelname.lower()}: {super().format(record)}"
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     root = logging.getLogger()
     if not any(getattr(h, "_imgsync", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("imgsync: %(levelname)s: %(message)s"))
+        handler.setFormatter(_LineFormatter())
         handler._imgsync = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)

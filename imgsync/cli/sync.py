@@ -21,6 +21,7 @@ from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import Progress
 from imgsync.cli.signals import exit_stopped, stop_on_signals
+from imgsync.config import REMOTE_POLICIES
 from imgsync.engine.results import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
@@ -199,6 +200,14 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
     "--allow-outside-root", is_flag=True, help="Also upload images outside the notes root."
 )
 @click.option("--allow-data-uri", is_flag=True, help="Also upload data: URI images.")
+@click.option(
+    "--remote",
+    type=click.Choice(REMOTE_POLICIES),
+    help="Remote images: migrate them onto the image bed, or keep the links (config sync.remote).",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="Try remote images that failed earlier now, not later."
+)
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(path_type=str), callback=_no_empty_paths
 )
@@ -212,6 +221,8 @@ def sync(
     root: Path | None,
     allow_outside_root: bool,
     allow_data_uri: bool,
+    remote: str | None,
+    retry_failed: bool,
     paths: tuple[Path, ...],
 ) -> None:
     """Upload the images the notes at PATHS refer to, and rewrite their links."""
@@ -221,7 +232,7 @@ def sync(
         raise click.UsageError("--diff and --json both print on stdout: choose one")
     from imgsync.jobs.sync import Syncer
 
-    settings = app.settings()
+    settings = app.settings({"sync": {"remote": remote, "retry_failed": retry_failed or None}})
     if not dry_run:
         settings.require_credentials()
     syncer = Syncer(

@@ -3,20 +3,25 @@
 When the service cannot fetch a note's remote image (offline migration failed), imgsync downloads
 it here and uploads the bytes like a local file. The download goes through the same machinery as
 the API's calls (:mod:`imgsync.client.session`: user agent, proxies, secret-free reasons and logs;
-:class:`~imgsync.client.transport.RetryLoop`: the one retry loop, here with
-:data:`DOWNLOAD_ATTEMPTS`), plus what only a download of an arbitrary URL needs:
+:class:`~imgsync.client.retry.RetryLoop`: the one retry loop, here with :data:`DOWNLOAD_ATTEMPTS`
+and only one more try for a refused connection or a name that does not resolve), plus what only a
+download of an arbitrary URL needs:
 
 - the private-address guard (:mod:`imgsync.client.netguard`) on every connection, so every
   redirect hop, unless ``upload.allow_private_urls``: a shared note must not publish what only
   this machine or its network can reach;
 - a byte cap, checked against ``Content-Length`` before reading and while reading;
-- a deadline per attempt: no read may wait longer than ``timeout``, nor the whole body take longer.
+- a deadline per attempt: no read may wait longer than ``timeout``, nor the whole body take longer;
+- a ``Content-Type`` that is neither ``image/*`` nor absent (or ``application/octet-stream``) is
+  not an image: :class:`~imgsync.errors.NotAnImage` ("not an image: the link serves text/html"),
+  before the body is read. Untyped bytes are the caller's to sniff
+  (:mod:`imgsync.engine.imagefile`).
 
 Failures are :class:`DownloadError` (an :class:`~imgsync.errors.ItemError`: one image fails, the
-run goes on) in plain words ("download failed: connection refused by example.com"), or the guard's
+run goes on) in plain words ("download failed: could not resolve example.com",
+:mod:`imgsync.client.failures`; the raw exception text is logged at INFO, ``-v``), or the guard's
 :class:`~imgsync.client.netguard.PrivateAddressError` ("refused: ..."). Neither quotes the URL: its
-query string may hold a signature or a token. Whether the bytes are an image is the caller's
-question (:mod:`imgsync.engine.imagefile`).
+query string may hold a signature or a token.
 
 Usage (once per run; thread-safe)::
 
@@ -29,29 +34,33 @@ Usage (once per run; thread-safe)::
 
 from __future__ import annotations
 
+import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 
+from imgsync.client.envelope import RETRY_HTTP_STATUS_FLOOR
+from imgsync.client.failures import connection_failure, raw_text, request_failure
 from imgsync.client.netguard import GuardedAdapter, PrivateAddressError
-from imgsync.client.session import USER_AGENT, HttpSession, reason, without_query
-from imgsync.client.transport import RETRY_HTTP_STATUS_FLOOR, RetryLoop, RetryPolicy, TryAgain
+from imgsync.client.retry import RetryLoop, RetryPolicy, TryAgain
+from imgsync.client.session import USER_AGENT, HttpSession, without_query
 from imgsync.config import Settings
-from imgsync.errors import ItemError
+from imgsync.errors import ItemError, NotAnImage
 
 __all__ = [
     "DOWNLOAD_ATTEMPTS",
     "DownloadError",
     "Downloaded",
     "Downloader",
+    "NotAnImage",
     "PrivateAddressError",
 ]
+
+log = logging.getLogger(__name__)
 
 # Attempts in all when the connection fails or the host answers 5xx: one more try covers a blip,
 # and an image host that is down stays down for longer than a run should wait.
@@ -65,10 +74,9 @@ DOWNLOAD_CHUNK = 64 * 1024
 # a plain GET of an image should get).
 HTTP_OK = 200
 
-# How many of an exception's causes to look through for the OS-level one (requests wraps urllib3's
-# MaxRetryError, which wraps NewConnectionError, which is raised from the OSError: a handful): a
-# bound, so a long or odd chain of causes cannot cost more.
-MAX_CAUSES = 16
+# Content-Types that say nothing about what the bytes are: the bytes are sniffed instead. Any
+# other type that is not image/* (a page, a video, JSON) means the link is not an image.
+UNTYPED_CONTENT = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 SCHEMES = ("http", "https")
 
@@ -113,8 +121,12 @@ class Downloader:
         adapter = None if allow_private_urls else GuardedAdapter()
         self._http = HttpSession(session, adapter=adapter)
         self._connect_timeout = connect_timeout
+        # Retry notices at INFO: an image that fails is reported on its own anyway.
         self._loop = RetryLoop(
-            policy or RetryPolicy(max_attempts=DOWNLOAD_ATTEMPTS), sleep=sleep, rng=rng
+            policy or RetryPolicy(max_attempts=DOWNLOAD_ATTEMPTS),
+            sleep=sleep,
+            rng=rng,
+            notice_level=logging.INFO,
         )
         self._clock = clock
 
@@ -194,10 +206,24 @@ class Downloader:
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                why = self._failure(exc, host, timeout)
-                raise TryAgain(DownloadError(f"download failed: {why}"), why) from None
+                # The hop that failed may be a redirect's target: name its host.
+                hop = exc.request.url if exc.request is not None and exc.request.url else url
+                failure = connection_failure(
+                    exc,
+                    urlsplit(hop).hostname or host,
+                    connect_timeout=self._connect_timeout,
+                    read_timeout=timeout,
+                    scheme=urlsplit(hop).scheme,
+                )
+                log.info("download %s: %s (%s)", without_query(hop), failure.words, raw_text(exc))
+                raise TryAgain(
+                    DownloadError(f"download failed: {failure.words}"),
+                    failure.words,
+                    attempts=failure.attempts,
+                ) from None
             except requests.RequestException as exc:  # too many redirects, a malformed URL, ...
-                raise DownloadError(f"download failed: {reason(exc)}") from None
+                log.info("download %s: %s", without_query(url), raw_text(exc))
+                raise DownloadError(f"download failed: {request_failure(exc)}") from None
 
         return self._loop.run("download", without_query(url), send)
 
@@ -210,6 +236,11 @@ class Downloader:
             if status >= RETRY_HTTP_STATUS_FLOOR:
                 raise TryAgain(error, f"HTTP {status}")
             raise error
+        content_type = resp.headers.get("Content-Type", "")
+        mime = content_type.split(";", 1)[0].strip().lower()
+        if mime not in UNTYPED_CONTENT and not mime.startswith("image/"):
+            # Judged before reading a byte of it: a page or a video is not downloaded for nothing.
+            raise NotAnImage(f"not an image: the link serves {mime}")
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise DownloadError(f"download is {int(declared)} bytes, over the {max_bytes}-byte cap")
@@ -222,47 +253,4 @@ class Downloader:
                 raise DownloadError(f"download took longer than {timeout:g} s")
         if not buf:
             raise DownloadError("download is empty")
-        return Downloaded(bytes(buf), resp.headers.get("Content-Type", ""), without_query(resp.url))
-
-    def _failure(self, exc: requests.RequestException, host: str, timeout: float) -> str:
-        """Plain words for a download that got no (whole) answer; names the host of the hop that
-        failed (a redirect's target, maybe), never its URL."""
-        if exc.request is not None and exc.request.url:
-            host = urlsplit(exc.request.url).hostname or host
-        causes = _causes(exc)
-        if isinstance(exc, requests.ConnectTimeout):
-            return f"{host} did not accept a connection within {self._connect_timeout:g} s"
-        if isinstance(exc, requests.Timeout) or _any(causes, ReadTimeoutError):
-            return f"the host did not answer within {timeout:g} s"
-        if isinstance(exc, requests.exceptions.ProxyError):
-            return f"the proxy could not connect to {host}"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return f"the secure connection to {host} failed (TLS)"
-        if _any(causes, NameResolutionError, socket.gaierror):
-            return f"could not resolve host {host}"
-        if _any(causes, ConnectionRefusedError):
-            return f"connection refused by {host}"
-        if _any(causes, ConnectionResetError):
-            return f"connection reset by {host}"
-        return reason(exc)
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it was raised from, through requests' and urllib3's wrappers."""
-    found: list[BaseException] = []
-    todo: list[BaseException] = [exc]
-    while todo and len(found) < MAX_CAUSES:
-        current = todo.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
-        inner = getattr(current, "reason", None)  # urllib3's MaxRetryError
-        if isinstance(inner, BaseException):
-            todo.append(inner)
-        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return found
-
-
-def _any(causes: list[BaseException], *kinds: type[BaseException]) -> bool:
-    return any(isinstance(cause, kinds) for cause in causes)
+        return Downloaded(bytes(buf), content_type, without_query(resp.url))

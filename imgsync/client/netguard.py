@@ -30,7 +30,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 
-from imgsync.errors import ItemError
+from imgsync.errors import PrivateAddressError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -38,10 +38,6 @@ ALLOW_HINT = "set upload.allow_private_urls = true in the config to publish such
 
 # The well-known NAT64 prefix (RFC 6052): its last 32 bits are the IPv4 address reached.
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-class PrivateAddressError(ItemError):
-    """A download would reach an address that is not public; refused before connecting."""
 
 
 def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

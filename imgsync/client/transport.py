@@ -1,59 +1,61 @@
 """The transport under :mod:`imgsync.client.api`: timeouts, envelopes and the one retry loop.
 
-Everything that decides *whether to send again* lives in :meth:`RetryLoop.run` and nowhere else
-(the API's calls, the presigned PUT and :mod:`imgsync.client.download` all send through it):
+Every request goes through :class:`~imgsync.client.retry.RetryLoop` (the API's calls, the
+presigned PUT, and :mod:`imgsync.client.download`):
 
-- connection errors, timeouts, HTTP 5xx, HTTP 429 and body code 429 are retried with exponential
-  backoff and jitter, at most ``max_attempts`` times in all; a ``Retry-After`` header (seconds or
-  an HTTP-date) on a 429 or 5xx is honoured up to ``backoff_max``;
+- connection errors, timeouts, HTTP 5xx with the envelope or from a gateway, HTTP 429 and body
+  code 429 are retried with exponential backoff and jitter, at most ``max_attempts`` times in all
+  (a ``Retry-After`` header is honoured up to ``backoff_max``); a refused connection or a name that
+  does not resolve at most twice (:data:`imgsync.client.failures.FIRM_ATTEMPTS`): those are a wrong
+  address or a network that is down, and six tries would only make the user wait;
 - body code 401 on an authenticated call asks the token source for one refresh, then sends once more
   (that retry is not counted against ``max_attempts``: it is not a failure of the network);
 - every other non-zero code is raised at once as the class :func:`imgsync.errors.api_error` picks.
   In particular code 20103 (still verifying) is *not* retried here: waiting for verification is the
-  upload engine's policy, not the transport's.
+  upload engine's policy, not the transport's;
+- an answer that is not the API's (:mod:`imgsync.client.envelope`: a 404, a web page) says so.
+
+Failures are told in words naming the host and what to check (:mod:`imgsync.client.failures`):
+"127.0.0.1:8080 refused the connection (tried 2 times): check account.base_url …". The raw
+exception text is logged at INFO (``-v``), with query strings cut.
 
 A transport gets its token source when it is built (:meth:`Transport.with_tokens`); the call that
 obtains a token (:mod:`imgsync.client.auth`) goes through the same transport, unauthenticated.
 
 Secrets never leave this module in a log line or an exception message: the Authorization header is
 set by an auth hook (so no log sees it), presigned URLs are logged by path only (their query string
-is a credential), and requests' own exception texts, which quote full URLs, are reduced to the OS
-reason (:mod:`imgsync.client.session`).
+is a credential), and requests' own exception texts, which quote full URLs, never reach a message.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from imgsync.client.limiter import RateLimiter
-from imgsync.client.session import USER_AGENT, HttpSession, reason, without_query
-from imgsync.errors import (
-    ApiError,
-    AuthError,
-    ImgsyncError,
-    ItemError,
-    NetworkError,
-    RateLimited,
-    ServerError,
-    api_error,
+from imgsync.client.envelope import (
+    HTTP_TOO_MANY,
+    RETRY_HTTP_STATUS_FLOOR,
+    Envelope,
+    read_envelope,
+    retry_after,
 )
+from imgsync.client.failures import connection_failure, raw_text
+from imgsync.client.limiter import RateLimiter
+from imgsync.client.retry import RetryLoop, RetryPolicy, TokenSource, TryAgain
+from imgsync.client.session import USER_AGENT, HttpSession, without_query
+from imgsync.errors import ApiError, ConfigError, ItemError, NetworkError, RateLimited, ServerError
+
+__all__ = ["STREAM_CHUNK", "Envelope", "RetryPolicy", "SliceData", "Transport"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # The service wants this exact header on every API call; the presigned PUT must not carry it.
 PLATFORM = "open_platform"
@@ -61,27 +63,6 @@ PLATFORM = "open_platform"
 # Bytes per read when streaming a slice from a file: large enough that a 100 MB slice is a few
 # thousand reads, small enough that memory stays flat whatever the slice size.
 STREAM_CHUNK = 256 * 1024
-
-# How much of a non-envelope response body an error message may quote: enough to recognise an HTML
-# error page or a proxy's complaint, short enough to keep one log line one line.
-BODY_EXCERPT = 120
-
-# HTTP statuses this loop sends again. 429 also arrives as a body code (the service's usual way).
-RETRY_HTTP_STATUS_FLOOR = 500
-HTTP_TOO_MANY = 429
-CODE_TOO_MANY = 429
-CODE_UNAUTHORIZED = 401
-
-
-class TokenSource(Protocol):
-    """What the transport needs from :class:`imgsync.client.tokens.TokenProvider`."""
-
-    def token(self) -> str:
-        """A bearer token valid now (fetching or loading one if needed)."""
-
-    def invalidate_and_refresh(self, old_token: str, rejected: AuthError | None = None) -> str:
-        """``old_token`` was refused with code 401: return a different one, or raise AuthError."""
-
 
 # --------------------------------------------------------------------------------------------------
 # Auth hooks. Passing an explicit ``auth`` to requests also keeps ~/.netrc from adding its own
@@ -177,174 +158,7 @@ def _body_factory(data: SliceData, length: int) -> Callable[[], Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# The one retry loop
-
-
-class TryAgain(Exception):
-    """Raised by a send step: this attempt failed in a way that may pass if sent again.
-
-    ``error`` is what the caller gets when the attempts run out; ``reason`` is the short,
-    secret-free text of the log line; ``retry_after`` is the server's ``Retry-After``, if any.
-    """
-
-    def __init__(self, error: ImgsyncError, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.error = error
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds of the retry loop (from :class:`imgsync.config.NetworkSettings`)."""
-
-    max_attempts: int = 6
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-
-    def delay(self, failures: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait after the ``failures``-th failure: exponential with "equal jitter".
-
-        Half the exponential step is kept so waits still grow; the other half is random so many
-        clients (or threads) hit by the same outage do not come back in lockstep. A server's
-        Retry-After is honoured up to ``backoff_max``.
-        """
-        step = min(self.backoff_max, self.backoff_initial * (2 ** (failures - 1)))
-        delay = step / 2 + rng.uniform(0, step / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max))
-        return delay
-
-
-class RetryLoop:
-    """Sends one request until it succeeds, fails for good, or runs out of attempts.
-
-    Each attempt first waits for the rate limiter (under ``limit_key``) and, when authenticated,
-    takes the current token. ``send(token)`` makes the attempt: it returns the result, raises
-    :class:`TryAgain` for a failure worth another attempt (after a backoff, at most
-    ``policy.max_attempts`` attempts in all), or raises anything else to end the loop. An
-    :class:`~imgsync.errors.AuthError` on an authenticated attempt asks the token source for one
-    refresh and sends once more.
-
-    Thread-safe: the limiter and the token source lock for themselves; the loop keeps its state on
-    the stack.
-    """
-
-    def __init__(
-        self,
-        policy: RetryPolicy,
-        *,
-        limiter: RateLimiter | None = None,
-        tokens: TokenSource | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.policy = policy
-        self._limiter = limiter or RateLimiter({})
-        self._tokens = tokens
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-
-    def with_tokens(self, tokens: TokenSource) -> RetryLoop:
-        """The same loop (policy, limiter, sleep, jitter) authenticating with ``tokens``."""
-        return RetryLoop(
-            self.policy, limiter=self._limiter, tokens=tokens, sleep=self._sleep, rng=self._rng
-        )
-
-    def run(
-        self,
-        endpoint: str,
-        shown: str,
-        send: Callable[[str | None], T],
-        *,
-        limit_key: str | None = None,
-        authed: bool = False,
-    ) -> T:
-        """Run ``send`` until it returns; ``endpoint`` and ``shown`` (a URL without its query)
-        name the request in log lines."""
-        failures = 0
-        refreshed = False
-        while True:
-            self._limiter.acquire(limit_key)
-            token = self._require_tokens().token() if authed else None
-            try:
-                result = send(token)
-            except TryAgain as retry:
-                failures += 1
-                if failures >= self.policy.max_attempts:
-                    # INFO, not WARNING: the raised error reaches the user; this is the trail.
-                    log.info(
-                        "%s %s: giving up after %d attempts (%s)",
-                        endpoint,
-                        shown,
-                        failures,
-                        retry.reason,
-                    )
-                    raise retry.error from None
-                delay = self.policy.delay(failures, self._rng, retry.retry_after)
-                log.info(
-                    "%s %s: attempt %d failed (%s), retrying in %.2fs",
-                    endpoint,
-                    shown,
-                    failures,
-                    retry.reason,
-                    delay,
-                )
-                self._sleep(delay)
-                continue
-            except AuthError as exc:
-                if token is None or refreshed:
-                    raise
-                refreshed = True
-                log.info(
-                    "%s: token rejected (code %s, trace %s); refreshing once",
-                    endpoint,
-                    exc.code,
-                    exc.trace_id,
-                )
-                self._require_tokens().invalidate_and_refresh(token, exc)
-                continue
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s %s: ok (attempt %d, trace %s)",
-                    endpoint,
-                    shown,
-                    failures + 1,
-                    getattr(result, "trace_id", "") or "-",  # an Envelope names its x-traceID
-                )
-            return result
-
-    def _require_tokens(self) -> TokenSource:
-        if self._tokens is None:
-            raise AuthError(CODE_UNAUTHORIZED, "no token source configured")
-        return self._tokens
-
-
-# --------------------------------------------------------------------------------------------------
 # The transport
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A successful answer: the envelope's ``data``, its ``x-traceID`` and the endpoint asked."""
-
-    data: Any
-    trace_id: str
-    endpoint: str = ""
-
-    @contextmanager
-    def parsing(self) -> Iterator[None]:
-        """Read ``data`` inside this block: a missing or mistyped field becomes a ServerError
-        naming the endpoint and trace (the service broke its documented shape)."""
-        try:
-            yield
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ServerError(
-                0,
-                f"unexpected response data ({type(exc).__name__}: {exc})",
-                endpoint=self.endpoint,
-                trace_id=self.trace_id,
-            ) from None
 
 
 class Transport:
@@ -416,7 +230,7 @@ class Transport:
         url = self.base_url + path
 
         def send(token: str | None) -> Envelope:
-            with self._network_errors(endpoint):
+            with self._network_errors(endpoint, url):
                 resp = self._http.request(
                     method,
                     url,
@@ -439,8 +253,10 @@ class Transport:
         make_body = _body_factory(data, length)
         headers = {**self._put_headers, "Content-Length": str(length)}
 
+        host = urlsplit(url).netloc
+
         def send(_token: str | None) -> Envelope:
-            with self._network_errors("put_slice"):
+            with self._network_errors("put_slice", url, api=False):
                 resp = self._http.request(
                     "PUT",
                     url,
@@ -462,14 +278,15 @@ class Transport:
             if status >= RETRY_HTTP_STATUS_FLOOR:
                 raise TryAgain(
                     ServerError(status, message, endpoint="put_slice", http_status=status),
-                    f"HTTP {status}",
-                    _retry_after(resp),
+                    f"{host} answered HTTP {status}",
+                    retry_after(resp),
                 )
             if status == HTTP_TOO_MANY:
                 raise TryAgain(
                     RateLimited(status, message, endpoint="put_slice", http_status=status),
-                    f"HTTP {status}",
-                    _retry_after(resp),
+                    f"{host} asks to slow down (HTTP {status})",
+                    retry_after(resp),
+                    routine=True,
                 )
             raise ApiError(status, message, endpoint="put_slice", http_status=status)
 
@@ -478,92 +295,41 @@ class Transport:
     # ---- helpers --------------------------------------------------------------------------------
 
     @contextmanager
-    def _network_errors(self, endpoint: str) -> Iterator[None]:
-        """A request that did not get an answer (refused, reset, timed out) is worth another try;
-        the error raised at the end names the host and the OS reason, never the URL."""
+    def _network_errors(self, endpoint: str, url: str, *, api: bool = True) -> Iterator[None]:
+        """A request that got no answer (refused, reset, timed out) may be worth another try; the
+        error raised at the end says in words what happened and what to check, naming the host
+        (``api``: the configured base URL's; else the URL's), never the URL. The raw text is for
+        ``-v``."""
         try:
             yield
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TryAgain(self._network_error(endpoint, exc), reason(exc)) from None
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise TryAgain(self._network_error(endpoint, exc), "connection broken") from None
-
-    def _network_error(self, endpoint: str, exc: Exception) -> NetworkError:
-        return NetworkError(
-            f"could not reach {self.host} ({endpoint}): {reason(exc)}; "
-            f"gave up after {self._loop.policy.max_attempts} attempts"
-        )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            parts = urlsplit(url)
+            failure = connection_failure(
+                exc,
+                self.host if api else parts.netloc,
+                connect_timeout=self._timeout[0],
+                read_timeout=self._timeout[1],
+                scheme=parts.scheme,
+            )
+            log.info("%s %s: %s (%s)", endpoint, without_query(url), failure.words, raw_text(exc))
+            if api and failure.wrong_scheme:
+                # https:// against plain HTTP (or the reverse): the configuration, not the network.
+                raise ConfigError(
+                    f"{failure.words} in account.base_url (it is {self.base_url!r})"
+                ) from None
+            attempts = self._loop.policy.max_attempts
+            if failure.attempts is not None:
+                attempts = max(1, min(attempts, failure.attempts))
+            tries = "tried once" if attempts == 1 else f"tried {attempts} times"
+            where = f"account.base_url ({self.base_url}), " if api else ""
+            error = NetworkError(
+                f"{failure.words} ({endpoint}; {tries}): check {where}{failure.hint}"
+            )
+            raise TryAgain(error, failure.words, attempts=failure.attempts) from None
 
     def _read_envelope(self, resp: requests.Response, endpoint: str) -> Envelope:
-        status = resp.status_code
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        code: int | None = None
-        message = ""
-        trace_id = ""
-        if isinstance(body, dict) and "code" in body:
-            try:
-                code = int(body["code"])
-            except (TypeError, ValueError):
-                code = None
-            message = str(body.get("message") or "")
-            trace_id = str(body.get("x-traceID") or "")
-
-        if status >= RETRY_HTTP_STATUS_FLOOR:
-            error = ServerError(
-                code if code else status,
-                message or resp.reason or "server error",
-                endpoint=endpoint,
-                trace_id=trace_id,
-                http_status=status,
-            )
-            # A 503 in maintenance (or any 5xx) may say when to come back.
-            raise TryAgain(error, f"HTTP {status}", _retry_after(resp))
-        if status == HTTP_TOO_MANY or code == CODE_TOO_MANY:
-            error = RateLimited(
-                CODE_TOO_MANY,
-                message or "too many requests",
-                endpoint=endpoint,
-                trace_id=trace_id,
-                http_status=status,
-            )
-            raise TryAgain(error, f"rate limited (trace {trace_id})", _retry_after(resp))
-        if code is None:
-            if status == CODE_UNAUTHORIZED:
-                raise AuthError(
-                    CODE_UNAUTHORIZED, "unauthorized", endpoint=endpoint, http_status=status
-                )
-            excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
-            raise ServerError(
-                status,
-                f"not a 123pan API response (is base_url right?): {excerpt!r}",
-                endpoint=endpoint,
-                http_status=status,
-            )
-        if code != 0:
-            raise api_error(code, message, endpoint=endpoint, trace_id=trace_id, http_status=status)
-        return Envelope(body.get("data"), trace_id, endpoint)
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """Seconds a ``Retry-After`` header asks for: a number of seconds or an HTTP-date (RFC 9110,
-    10.2.3; gateways and CDNs send either). None when absent or unreadable."""
-    value = resp.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000" in an HTTP-date means UTC
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+        return read_envelope(resp, endpoint, base_url=self.base_url)

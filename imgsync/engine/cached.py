@@ -6,6 +6,11 @@ request; a URL costs one lookup, and one already on the user's image bed none at
 here first and builds an :class:`~imgsync.engine.uploader.Uploader` (and its API client) only for
 the items left over, so a run answered from the cache never imports the HTTP stack.
 
+Remote URLs are also answered here when the remote-image policy says no request is to be made
+(:mod:`imgsync.engine.remote_policy`): every link under ``sync.remote = "keep"``, links that are
+clearly not images, and URLs that failed in an earlier run and whose back-off has not passed. A
+re-sync of a vault full of dead links thus sends nothing and loads no HTTP library.
+
 Only the standard library, the index and the engine's light modules are imported here: importing
 ``requests``, the API client or the markdown parser from this module would cost every paste.
 """
@@ -15,13 +20,17 @@ from __future__ import annotations
 import os
 import stat as stat_module
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imgsync.config import REMOTE_KEEP
 from imgsync.engine.items import Item, local_path
+from imgsync.engine.remote_policy import KEPT, not_image_reason, remembered
 from imgsync.engine.results import (
     CACHED,
+    FAILED,
     HOSTED,
     LOCAL,
     REMOTE,
@@ -31,6 +40,7 @@ from imgsync.engine.results import (
     UploadResult,
 )
 from imgsync.service import MAX_IMAGE_BYTES
+from imgsync.store.attempts import NOT_IMAGE, PRIVATE_ADDRESS
 
 if TYPE_CHECKING:
     from imgsync.config import Settings
@@ -48,13 +58,18 @@ USER_SELF_URL = "userSelfURL"
 class CacheAnswers:
     """Answers items from the local index alone, or says it cannot (None); thread-safe.
 
-    Also the one place that decides which link of a remote object is handed out and where links
-    on the user's image bed start, for the uploader's answers as much as its own.
+    Also the one place that decides which link of a remote object is handed out, where links
+    on the user's image bed start, and which remote links are not to be tried (the policy, links
+    that are not images, failures still in their back-off), for the uploader's answers as much as
+    its own. ``clock_ns`` (the wall clock) judges the back-offs.
     """
 
-    def __init__(self, settings: Settings, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, cache: Cache, *, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
         self.settings = settings
         self._cache = cache
+        self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self._prefixes: tuple[str, ...] | None = None
 
@@ -75,14 +90,58 @@ class CacheAnswers:
         return self.result(str(item), LOCAL, CACHED, found)
 
     def answer_url(self, url: str) -> UploadResult | None:
-        """A URL already on the user's image bed is skipped; one migrated before is ``cached``;
-        None for any other (it needs migrating)."""
+        """The answer for a remote URL that needs no request, or None (it is to be migrated).
+
+        A URL already on the user's image bed is ``skipped`` (kind ``hosted``, its link kept).
+        Under ``sync.remote = "keep"``, and for a link that is clearly not an image, ``skipped``
+        with the reason. One migrated before is ``cached``. One that failed earlier and whose
+        back-off has not passed is ``failed`` with "failed earlier (why); retry after <time>"
+        (``skipped`` when it was found not to be an image), unless ``sync.retry_failed``.
+        """
         if url.startswith(self.hosted_prefixes()):
             return UploadResult(url, HOSTED, SKIPPED, url=url)
+        if self.settings.sync.remote == REMOTE_KEEP:
+            return UploadResult(url, REMOTE, SKIPPED, error=KEPT)
+        why = not_image_reason(url)
+        if why is not None:
+            return UploadResult(url, REMOTE, SKIPPED, error=why)
         found = self.lookup_url(url)
-        if found is None:
+        if found is not None:
+            return self.result(url, REMOTE, CACHED, found)
+        if self.settings.sync.retry_failed:
             return None
-        return self.result(url, REMOTE, CACHED, found)
+        attempt = self._cache.attempts.get(url)
+        earlier = remembered(
+            attempt, self._clock_ns(), private_allowed=self.settings.upload.allow_private_urls
+        )
+        if earlier is None or attempt is None:
+            return None
+        status = SKIPPED if attempt.kind == NOT_IMAGE else FAILED
+        return UploadResult(url, REMOTE, status, error=earlier)
+
+    def settled_until_ns(self, url: str) -> int | None:
+        """Until when (wall clock, ns) the answer for ``url`` stays what it is without a request:
+        0 for good (a link on the image bed, one migrated before, a link that is not an image by
+        its host or extension), the end of its back-off for a failure remembered, None when it
+        may change on any run (it needs a request, or hangs on a setting the user may change:
+        ``sync.remote = "keep"``, ``--retry-failed``, a private address refused).
+
+        A job uses it to stamp a note whose only unfinished links are such URLs as clean until
+        the earliest of these times (:attr:`~imgsync.store.cache.NoteStamp.recheck_ns`), so a vault
+        of dead links is skipped unread until one of them is due again.
+        """
+        if url.startswith(self.hosted_prefixes()):
+            return 0
+        if self.settings.sync.remote == REMOTE_KEEP or self.settings.sync.retry_failed:
+            return None
+        if not_image_reason(url) is not None or self.lookup_url(url) is not None:
+            return 0
+        attempt = self._cache.attempts.get(url)
+        if attempt is None or attempt.kind == PRIVATE_ADDRESS:
+            return None
+        if remembered(attempt, self._clock_ns(), private_allowed=False) is None:
+            return None
+        return attempt.next_try_ns
 
     # -- lookups ----------------------------------------------------------------------------------
 

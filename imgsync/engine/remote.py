@@ -17,6 +17,15 @@ an image, and uploads it like a local file. The
 service's own migration needs no such address check: it fetches from the internet, not from here.
 A URL without a recognisable image extension skips the service's attempt: the offline API only
 takes image extensions.
+
+What came of the tries is remembered per URL (:mod:`imgsync.store.attempts`): the task started
+for it, recorded as soon as the service names it, so a later run (after a kill, or after the poll
+deadline) asks that task or finds its file by name instead of starting a second one; and a failure
+(the service could not fetch the image and neither could imgsync, what it serves is not an image,
+or the content review rejected it), with its reason and the time before which it is not tried
+again (:func:`imgsync.engine.remote_policy.backoff_ns`). A failure of the user's own image bed
+(unreachable, refusing a request) says nothing about the URL and is not remembered. A success
+forgets everything.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ from imgsync.engine import imagefile
 from imgsync.engine.content import Content
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import shown_url
+from imgsync.engine.remote_policy import NS_PER_S, backoff_ns
 from imgsync.engine.results import MIGRATED, Status
-from imgsync.engine.transfer import POLL_INTERVAL_S, Transfer
-from imgsync.errors import ApiError, AuthError, ItemError
+from imgsync.engine.transfer import POLL_INTERVAL_S, ReviewRejected, Transfer
+from imgsync.errors import ApiError, AuthError, ItemError, NotAnImage, PrivateAddressError
+from imgsync.store.attempts import FAILED, NOT_IMAGE, PRIVATE_ADDRESS
 
 if TYPE_CHECKING:
     from imgsync.client.api import Api
@@ -68,6 +79,10 @@ TASK_DONE = 2
 
 class OfflineFailed(ItemError):
     """The service's offline download could not fetch the URL (we then try ourselves)."""
+
+
+class MigrationPending(ItemError):
+    """The service's migration was still running at the deadline: the next run asks its task."""
 
 
 def migration_name(url: str, ext: str) -> str:
@@ -131,32 +146,87 @@ class RemoteFetcher:
             self._downloader = None
 
     def fetch(self, url: str) -> tuple[RemoteObject, Status]:
-        """Migrate ``url`` (or download and upload it); cache and return the object and status."""
+        """Migrate ``url`` (or download and upload it); cache and return the object and status.
+
+        A failure that is the URL's (see the module's docstring) is remembered before it is
+        raised: :class:`~imgsync.errors.NotAnImage` for a link that is not an image, an
+        :class:`~imgsync.errors.ItemError` saying why for the others.
+        """
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
             raise ItemError(f"unsupported URL scheme {scheme!r}: only http and https")
-        ext = url_extension(url)
-        if ext is not None:
+        try:
+            ext = url_extension(url)
+            if ext is not None:
+                try:
+                    return self.migrate(url, ext), MIGRATED
+                except OfflineFailed as exc:
+                    log.info("%s: %s; downloading it here instead", shown_url(url), exc)
             try:
-                return self.migrate(url, ext), MIGRATED
-            except OfflineFailed as exc:
-                log.info("%s: %s; downloading it here instead", shown_url(url), exc)
-        data, image_ext = self.download(url)
-        content = Content.from_bytes(data)
-        obj, status = self._transfer.store(content, name=url_stem(url), ext=image_ext)
+                data, image_ext = self.download(url)
+            except ItemError as exc:  # unreachable, refused, not found, not an image, too big
+                self._remember_failure(url, exc)
+                raise
+            content = Content.from_bytes(data)
+            obj, status = self._transfer.store(content, name=url_stem(url), ext=image_ext)
+        except ReviewRejected as exc:  # asking again gets the same verdict
+            self._remember_failure(url, exc)
+            raise
         self._cache.put_url(url, obj)
         return obj, status
+
+    def _remember_failure(self, url: str, exc: ItemError) -> None:
+        if isinstance(exc, NotAnImage):
+            kind = NOT_IMAGE
+        elif isinstance(exc, PrivateAddressError):
+            kind = PRIVATE_ADDRESS  # forgotten once upload.allow_private_urls lets it through
+        else:
+            kind = FAILED
+        attempt = self._cache.attempts.failed(url, str(exc), kind=kind, backoff_ns=backoff_ns)
+        log.info(
+            "%s: failure %d in a row remembered; not tried again for %g s",
+            shown_url(url),
+            attempt.failures,
+            (attempt.next_try_ns - attempt.last_try_ns) / NS_PER_S,
+        )
 
     # -- offline migration ------------------------------------------------------------------------
 
     def migrate(self, url: str, ext: str) -> RemoteObject:
-        """Have the service fetch ``url`` into the remote folder; find and check the result."""
+        """Have the service fetch ``url`` into the remote folder; find and check the result.
+
+        A task started for ``url`` in an earlier run and not settled is asked instead of starting
+        another; a task started now is remembered as soon as the service names it.
+        """
         folder_id = self._folders.ensure(self.settings.upload.remote_folder)
         name = migration_name(url, ext)
         existing = self._folders.find_file(folder_id, name)
         if existing is not None:
             log.info("%s: already migrated as %s", shown_url(url), existing.file_id)
             return self._transfer.remember(existing, source_url=url)
+        attempt = self._cache.attempts.get(url)
+        known = attempt.task_id if attempt is not None else ""
+        # The reference's task IDs are numbers: anything else stored is not asked about.
+        status = self._known_task_status(url, int(known)) if known.isdigit() else None
+        task_id = int(known) if status is not None else self._start_task(url, name, folder_id)
+        deadline = self._clock() + self.settings.upload.poll_deadline
+        while status != TASK_DONE:
+            if status == TASK_FAILED:
+                raise OfflineFailed("the service could not fetch it")
+            if self._clock() > deadline:
+                raise MigrationPending(
+                    f"the service's migration did not finish within "
+                    f"{self.settings.upload.poll_deadline:g} s; the next run picks it up"
+                )
+            self._sleep(POLL_INTERVAL_S)
+            status = self._api.offline_process(task_id).status
+        found = self._folders.find_file(folder_id, name)
+        if found is None:
+            raise OfflineFailed(f"the service reported the migration done, but no {name} appeared")
+        return self._transfer.remember(found, source_url=url)
+
+    def _start_task(self, url: str, name: str, folder_id: str) -> int:
+        """Start the service's offline download of ``url``; remember and return its task ID."""
         try:
             task = self._api.offline_download(url, file_name=name, business_dir_id=folder_id)
         except ApiError as exc:
@@ -165,23 +235,21 @@ class RemoteFetcher:
             # A URL the service will not take (or an account without offline download) may
             # still be fetched here.
             raise OfflineFailed(f"the service refused to fetch it ({exc.message})") from None
-        deadline = self._clock() + self.settings.upload.poll_deadline
-        while True:
-            self._sleep(POLL_INTERVAL_S)
-            progress = self._api.offline_process(task.task_id)
-            if progress.status == TASK_DONE:
-                break
-            if progress.status == TASK_FAILED:
-                raise OfflineFailed("the service could not fetch it")
-            if self._clock() > deadline:
-                raise ItemError(
-                    f"the service's migration did not finish within "
-                    f"{self.settings.upload.poll_deadline:g} s; run again later to pick it up"
-                )
-        found = self._folders.find_file(folder_id, name)
-        if found is None:
-            raise OfflineFailed(f"the service reported the migration done, but no {name} appeared")
-        return self._transfer.remember(found, source_url=url)
+        self._cache.attempts.started_task(url, str(task.task_id))
+        return task.task_id
+
+    def _known_task_status(self, url: str, task_id: int) -> int | None:
+        """The status of the task an earlier run started for ``url``, or None when the service no
+        longer knows it (then a new task may be started)."""
+        try:
+            status = self._api.offline_process(task_id).status
+        except ApiError as exc:
+            if exc.retryable or isinstance(exc, AuthError):
+                raise
+            log.info("%s: task %s is unknown to the service (%s)", shown_url(url), task_id, exc)
+            return None
+        log.info("%s: asking task %s, started by an earlier run", shown_url(url), task_id)
+        return status
 
     # -- our own download -------------------------------------------------------------------------
 
@@ -190,7 +258,8 @@ class RemoteFetcher:
 
         Enforces ``upload.max_download_bytes`` and ``upload.download_timeout`` (the client's
         downloader), sends ``upload.referer`` if set, and checks the leading bytes: only an image
-        the image bed takes goes on.
+        the image bed takes goes on. A ``Content-Type`` that is not an image is
+        :class:`~imgsync.errors.NotAnImage` (the downloader's judgement, before any byte is read).
         """
         up = self.settings.upload
         got = self._get_downloader().download(

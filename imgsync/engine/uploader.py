@@ -16,7 +16,10 @@ below it is split by subject:
    resolves same-name refusals without leaving duplicates.
 
 Remote URLs are migrated by the service's offline download, or downloaded and uploaded here when
-the service cannot fetch them (:mod:`imgsync.engine.remote`).
+the service cannot fetch them (:mod:`imgsync.engine.remote`), as the remote-image policy allows
+(:mod:`imgsync.engine.remote_policy`, asked through the cache answers: ``sync.remote = "keep"``,
+links that are not images, failures still in their back-off). A link found not to be an image is
+``skipped`` with the reason, not failed.
 
 Failures of one item never raise: they become a failed result with a clear ``error``. Only
 whole-run failures raise (authentication, configuration, an unusable cache), because every other
@@ -43,9 +46,17 @@ from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import Item, is_file_uri, is_url, item_key, resolve_item
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.engine.remote import RemoteFetcher
-from imgsync.engine.results import CACHED, LOCAL, REMOTE, Kind, UploadResult, failed_result
+from imgsync.engine.results import (
+    CACHED,
+    LOCAL,
+    REMOTE,
+    SKIPPED,
+    Kind,
+    UploadResult,
+    failed_result,
+)
 from imgsync.engine.transfer import FATAL_ERRORS, Transfer
-from imgsync.errors import CacheError, NetworkError
+from imgsync.errors import CacheError, NetworkError, NotAnImage
 from imgsync.store.cache import Cache
 
 if TYPE_CHECKING:
@@ -256,9 +267,10 @@ class Uploader:
 
     def _upload_remote(self, url: str) -> UploadResult:
         with self._url_locks.hold(url):
-            found = self._answers.lookup_url(url)  # another thread may have migrated it meanwhile
-            if found is not None:
-                return self._answers.result(url, REMOTE, CACHED, found)
+            # Another thread (or process) may have migrated it, or failed at it, meanwhile.
+            answered = self._answers.answer_url(url)
+            if answered is not None:
+                return answered
             self._check_outage()
             obj, status = self._remote.fetch(url)
         return self._answers.result(url, REMOTE, status, obj)
@@ -275,6 +287,8 @@ class Uploader:
         if _is_fatal(exc) or not isinstance(exc, Exception):
             raise exc
         log.debug("%s failed", shown, exc_info=True)
+        if isinstance(exc, NotAnImage):  # left alone on purpose: a skip with its reason
+            return UploadResult(shown, kind, SKIPPED, error=str(exc))
         if isinstance(exc, NetworkError) and self._outage is None:
             self._outage = exc
         return failed_result(shown, kind, exc)

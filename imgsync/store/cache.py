@@ -7,7 +7,9 @@ One sqlite file in the data folder answers, without a single request to the serv
   never hashed twice;
 - *urls*: a remote image URL → the object it was migrated to;
 - *folders*: a folder key → the image-bed folder ID;
-- *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed.
+- *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed;
+- *url attempts*: a remote image URL not on the image bed yet → its offline task and its failures
+  (:mod:`imgsync.store.attempts`), so a dead link is not tried on every run.
 
 Everything that belongs to an account (objects, urls, folders, notes) is kept under a *namespace*
 the caller chooses (the account's key, :attr:`imgsync.config.AccountSettings.key`), so a run
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from imgsync.errors import CacheError
 from imgsync.service import review_rejected
+from imgsync.store.attempts import UrlAttempt, UrlAttempts
 from imgsync.store.db import CacheBusy, CacheCorrupt, Database, remove_cache_files
 from imgsync.store.schema import NAMESPACED_TABLES, TABLES
 
@@ -46,6 +49,8 @@ __all__ = [
     "NoteStamp",
     "RemoteObject",
     "StatKey",
+    "UrlAttempt",
+    "UrlAttempts",
     "cache_path",
     "remove_cache_files",
     "stat_key",
@@ -107,6 +112,10 @@ class NoteStamp:
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
     later edit could have kept the same size and mtime: then only ``digest`` (the caller's hash of
     the note's bytes) can prove the note unchanged.
+
+    ``recheck_ns``, when not 0, is when the stamp stops vouching for the note (wall clock): a note
+    whose only unfinished links are remote URLs that failed is clean until the first of their
+    back-offs ends, and must be looked at again then. The cache forgets such a stamp once due.
     """
 
     size: int
@@ -114,11 +123,19 @@ class NoteStamp:
     inode: int
     digest: str
     stat_trusted: bool = field(default=True, compare=False)
+    recheck_ns: int = field(default=0, compare=False)
 
     @classmethod
-    def from_stat(cls, st: os.stat_result, digest: str) -> NoteStamp:
-        """The stamp of a note whose ``os.stat`` is ``st`` and whose bytes hash to ``digest``."""
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest)
+    def from_stat(cls, st: os.stat_result, digest: str, *, recheck_ns: int = 0) -> NoteStamp:
+        """The stamp of a note whose ``os.stat`` is ``st`` and whose bytes hash to ``digest``,
+        vouching for it until ``recheck_ns`` (0: for good)."""
+        return cls(
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            digest=digest,
+            recheck_ns=recheck_ns,
+        )
 
     def matches_stat(self, st: os.stat_result) -> bool:
         """Whether ``st`` proves the note unchanged without reading it."""
@@ -151,6 +168,8 @@ class Cache:
         self.namespace = namespace
         self._clock_ns = clock_ns
         self._db = Database(path)
+        #: The tries at remote URLs not on the image bed yet (tasks started, failures).
+        self.attempts = UrlAttempts(self._db, namespace, clock_ns)
 
     @property
     def path(self) -> Path:
@@ -327,7 +346,8 @@ class Cache:
         return RemoteObject(*row) if row else None
 
     def put_url(self, source_url: str, obj: RemoteObject) -> None:
-        """Remember that ``source_url`` was migrated to ``obj`` (and remember ``obj`` itself)."""
+        """Remember that ``source_url`` was migrated to ``obj`` (and remember ``obj`` itself); the
+        earlier tries at it (its task, its failures) are forgotten."""
 
         def put(conn: sqlite3.Connection) -> None:
             self._upsert_object(conn, obj)
@@ -336,6 +356,10 @@ class Cache:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, source_url) DO UPDATE SET"
                 " md5 = excluded.md5, size = excluded.size, recorded_ns = excluded.recorded_ns",
                 (self.namespace, source_url, obj.md5, obj.size, self._clock_ns()),
+            )
+            conn.execute(
+                "DELETE FROM url_attempts WHERE namespace = ? AND source_url = ?",
+                (self.namespace, source_url),
             )
 
         self._db.write(put, transaction=True)
@@ -371,30 +395,33 @@ class Cache:
     # -- notes ------------------------------------------------------------------------------------
 
     def get_note(self, path: Path) -> NoteStamp | None:
-        """The stamp recorded for the note at ``path`` after its last clean sync, if any."""
+        """The stamp recorded for the note at ``path`` after its last clean sync, if any (and if
+        it still vouches for the note: see :attr:`NoteStamp.recheck_ns`)."""
         row = self._db.one(
-            "SELECT size, mtime_ns, inode, digest, recorded_ns FROM notes"
-            " WHERE namespace = ? AND path = ?",
-            (self.namespace, _path_key(path)),
+            "SELECT size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+            " WHERE namespace = ? AND path = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
+            (self.namespace, _path_key(path), self._clock_ns()),
         )
         if row is None:
             return None
-        size, mtime_ns, inode, digest, recorded_ns = row
-        return NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+        size, mtime_ns, inode, digest, recorded_ns, recheck_ns = row
+        trusted = not _is_racy(mtime_ns, recorded_ns)
+        return NoteStamp(size, mtime_ns, inode, digest, trusted, recheck_ns)
 
     def note_stamps(self) -> dict[str, NoteStamp]:
-        """Every note stamp of this namespace, keyed by absolute path (as :meth:`get_note` keys
-        them): one query instead of one per note, for a re-sync of a whole vault."""
+        """Every note stamp of this namespace that still vouches for its note, keyed by absolute
+        path (as :meth:`get_note` keys them): one query instead of one per note, for a re-sync of
+        a whole vault."""
         rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns FROM notes"
-            " WHERE namespace = ?",
-            (self.namespace,),
+            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
+            (self.namespace, self._clock_ns()),
         )
         return {
             os.fsdecode(path): NoteStamp(
-                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns)
+                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns), recheck_ns
             )
-            for path, size, mtime_ns, inode, digest, recorded_ns in rows
+            for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in rows
         }
 
     def note_stat_keys(
@@ -412,17 +439,20 @@ class Cache:
         where, places = _under_clause(under)
         rows = self._db.all(
             "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
+            " AND (recheck_ns = 0 OR recheck_ns > ?)"
             f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
-            (self.namespace, RACY_WINDOW_NS, *places),
+            (self.namespace, self._clock_ns(), RACY_WINDOW_NS, *places),
         )
         trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
         racy: dict[str, NoteStamp] = {}
-        for path, size, mtime_ns, inode, digest, recorded_ns in self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns FROM notes"
-            " WHERE namespace = ? AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
-            (self.namespace, RACY_WINDOW_NS),
+        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in self._db.all(
+            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)"
+            " AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
+            (self.namespace, self._clock_ns(), RACY_WINDOW_NS),
         ):
-            stamp = NoteStamp(size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns))
+            trusted_stat = not _is_racy(mtime_ns, recorded_ns)
+            stamp = NoteStamp(size, mtime_ns, inode, digest, trusted_stat, recheck_ns)
             if stamp.stat_trusted:  # a name that is not UTF-8, kept as bytes
                 trusted[os.fsdecode(path)] = (size, mtime_ns, inode)
             else:
@@ -432,10 +462,11 @@ class Cache:
     def put_note(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
         self._db.execute(
-            "INSERT INTO notes (namespace, path, size, mtime_ns, inode, digest, recorded_ns)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, path) DO UPDATE SET"
-            " size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
-            " digest = excluded.digest, recorded_ns = excluded.recorded_ns",
+            "INSERT INTO notes (namespace, path, size, mtime_ns, inode, digest, recorded_ns,"
+            " recheck_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, path) DO UPDATE"
+            " SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
+            " digest = excluded.digest, recorded_ns = excluded.recorded_ns,"
+            " recheck_ns = excluded.recheck_ns",
             (
                 self.namespace,
                 _path_key(path),
@@ -444,6 +475,7 @@ class Cache:
                 stamp.inode,
                 stamp.digest,
                 self._clock_ns(),
+                stamp.recheck_ns,
             ),
         )
 

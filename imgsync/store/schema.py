@@ -56,9 +56,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (namespace, path)
         ) WITHOUT ROWID""",
     ),
+    # 1 -> 2: what became of imgsync's attempts at a remote image URL that is not on the image bed
+    # yet: the offline task started for it (so a later run polls it instead of starting a second
+    # one), and the failures so far with their reason and when to try again (store/attempts.py);
+    # and how long a note stamp vouches for its note.
+    (
+        """CREATE TABLE url_attempts (
+            namespace TEXT NOT NULL,
+            source_url TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            last_try_ns INTEGER NOT NULL,
+            next_try_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, source_url)
+        ) WITHOUT ROWID""",
+        # A note whose only unfinished links are remote URLs that failed is stamped clean until
+        # the first of their back-offs ends (0: for good): skipped unread until then.
+        "ALTER TABLE notes ADD COLUMN recheck_ns INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-TABLES = ("objects", "file_hashes", "urls", "folders", "notes")
+TABLES = ("objects", "file_hashes", "urls", "folders", "notes", "url_attempts")
 # Tables whose rows belong to one account (the others hold facts about local files).
-NAMESPACED_TABLES = ("objects", "urls", "folders", "notes")
+NAMESPACED_TABLES = ("objects", "urls", "folders", "notes", "url_attempts")

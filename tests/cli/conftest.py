@@ -26,7 +26,8 @@ def vault(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
-    """No IMGSYNC_* of the caller's; a home of our own so no real config or data is touched."""
+    """The environment of an ``imgsync`` subprocess: no IMGSYNC_* or XDG_* of the caller's, and a
+    home of its own, so no real config or data is touched."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("IMGSYNC_", "XDG_"))}
     home = tmp_path / "home"
     home.mkdir()

@@ -29,7 +29,7 @@ from imgsync.client.download import (
 )
 from imgsync.client.session import USER_AGENT
 from imgsync.config import Settings, UploadSettings
-from imgsync.errors import ItemError
+from imgsync.errors import ItemError, NotAnImage
 
 from ..loopback import LoopbackServer
 from ..support import png_like
@@ -220,7 +220,7 @@ def test_other_statuses_fail_at_once(
 def test_a_refused_connection_names_the_host(downloader: Downloader) -> None:
     with pytest.raises(DownloadError) as err:
         get(downloader, f"http://127.0.0.1:{free_port()}/x.png")
-    assert str(err.value) == "download failed: connection refused by 127.0.0.1"
+    assert str(err.value) == "download failed: 127.0.0.1 refused the connection"
 
 
 def test_a_name_that_does_not_resolve(
@@ -236,14 +236,14 @@ def test_a_name_that_does_not_resolve(
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(DownloadError) as err:
         get(downloader, "http://images.nowhere.test/a.png")
-    assert str(err.value) == "download failed: could not resolve host images.nowhere.test"
+    assert str(err.value) == "download failed: could not resolve images.nowhere.test"
 
 
 def test_a_host_that_does_not_answer_in_time(web: ImageHost, downloader: Downloader) -> None:
     url = web.script("/slow", Reply(body=b"late", delay=STALL_S))
     with pytest.raises(DownloadError) as err:
         get(downloader, url, timeout=0.3)
-    assert str(err.value) == "download failed: the host did not answer within 0.3 s"
+    assert str(err.value) == "download failed: 127.0.0.1 did not answer within 0.3 s"
     assert web.hits("/slow") == DOWNLOAD_ATTEMPTS
 
 
@@ -345,3 +345,50 @@ def test_no_query_string_in_any_message_or_log(
     assert any("download" in r.getMessage() for r in records)  # the loop did log its retries
     seen = "\n".join(failures + [logging.Formatter().format(r) for r in records])
     assert SECRET not in seen
+
+
+# ------------------------------------------------------------------------- not an image, words
+
+
+@pytest.mark.parametrize(
+    ("content_type", "judged"),
+    [
+        ("text/html; charset=utf-8", "not an image: the link serves text/html"),
+        ("video/mp4", "not an image: the link serves video/mp4"),
+        ("application/json", "not an image: the link serves application/json"),
+        ("image/svg+xml", None),
+        ("application/octet-stream", None),  # untyped: the caller sniffs the bytes
+        ("", None),
+    ],
+)
+def test_a_content_type_that_is_not_an_image_is_judged_before_reading(
+    web: ImageHost, downloader: Downloader, content_type: str, judged: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    # Over the cap and sent without a length: reading it would end in the cap's error instead.
+    body = b"x" * (CAP * 2)
+    path = f"/typed/{len(content_type)}-{content_type.split('/')[0] or 'none'}"
+    url = web.script(path, Reply(body=body, headers=headers, length=False))
+    with pytest.raises(DownloadError if judged is None else NotAnImage) as err:
+        get(downloader, url)
+    assert str(err.value) == (judged or f"download is over the {CAP}-byte cap")
+    assert isinstance(err.value, ItemError) and web.hits(path) == 1
+
+
+def test_a_redirect_loop_is_told_in_words(web: ImageHost, downloader: Downloader) -> None:
+    url = web.script("/loop", Reply(302, headers={"Location": "/loop?token=s3cr3t"}))
+    with pytest.raises(DownloadError) as err:
+        get(downloader, url)
+    assert str(err.value) == "download failed: too many redirects"
+
+
+def test_the_raw_error_is_only_in_the_verbose_log(
+    downloader: Downloader, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="imgsync")
+    with pytest.raises(DownloadError) as err:
+        get(downloader, f"http://127.0.0.1:{free_port()}/x.png?sig=s3cr3t")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("[Errno 111] Connection refused" in line for line in lines), lines
+    assert "Errno" not in str(err.value)
+    assert not any("s3cr3t" in line for line in lines)

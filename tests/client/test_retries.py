@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from imgsync.client.api import Api
+from imgsync.client.failures import FIRM_ATTEMPTS
 from imgsync.errors import (
     EXIT_AUTH,
     EXIT_UNREACHABLE,
@@ -159,9 +160,10 @@ def test_unreachable_host_is_a_network_error_naming_the_host(tmp_path) -> None:
     settings = settings_for(f"http://127.0.0.1:{port}", tmp_path)
     with Api.from_settings(settings, sleep=sleeps.append) as api, pytest.raises(NetworkError) as e:
         api.list_files()
-    assert f"127.0.0.1:{port}" in str(e.value) and "refused" in str(e.value)
+    assert f"127.0.0.1:{port} refused the connection" in str(e.value)
     assert e.value.exit_code == EXIT_UNREACHABLE
-    assert len(sleeps) == settings.network.max_attempts - 1
+    # Refused is not a blip: one more try, not max_attempts (tests/client/test_connection_errors).
+    assert len(sleeps) == FIRM_ATTEMPTS - 1
     assert all(0 < s <= settings.network.backoff_max for s in sleeps)
 
 

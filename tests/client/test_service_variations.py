@@ -22,7 +22,7 @@ import pytest
 
 from imgsync.client.api import Api
 from imgsync.config import DEFAULT_QPS, AccountSettings, NetworkSettings, Settings
-from imgsync.errors import AuthError, NotFound, ServerError, StillVerifying
+from imgsync.errors import AuthError, NotFound, NotTheApi, ServerError, StillVerifying
 
 from ..loopback import LoopbackServer
 
@@ -362,12 +362,20 @@ def test_unknown_top_level_fields(stub: StubService, api: Api) -> None:
     assert api.detail("f1").file_id == "f1"
 
 
-def test_http_200_gateway_page_is_a_server_error(stub: StubService, api: Api) -> None:
-    # A captive portal or WAF page answers 200 with HTML: no envelope, so no success.
+def test_http_200_gateway_page_is_not_the_api(stub: StubService, api: Api) -> None:
+    # A captive portal or WAF page answers 200 with HTML: no envelope, so no success, and asking
+    # again gets the same page.
     stub.script(DETAIL, raw(200, b"<!doctype html><html><body>verify you are human</body></html>"))
-    with pytest.raises(ServerError) as err:
+    with pytest.raises(NotTheApi) as err:
         api.detail("f1")
-    assert "not a 123pan API response" in str(err.value)
+    host = stub.url.removeprefix("http://")
+    assert str(err.value) == (
+        f"{host} is not the 123pan open API (it answered HTTP 200 OK with an HTML page: "
+        "'<!doctype html><html><body>verify you are human</body></html>'); check "
+        f"account.base_url ({stub.url}) and any proxy in between"
+    )
+    assert isinstance(err.value, ServerError) and not err.value.retryable
+    assert len(stub.calls(DETAIL)) == 1
 
 
 def test_http_401_plain_text_refreshes_the_token_once(stub: StubService, api: Api) -> None:

@@ -10,10 +10,8 @@ connection, which ``net.connects`` proves.
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -26,7 +24,7 @@ from imgsync.client.netguard import non_public_kind
 from imgsync.engine.uploader import Uploader
 
 from ..loopback import LoopbackServer
-from ..support import CREATE_PATH, Control, image_bytes, md5
+from ..support import CREATE_PATH, Control, image_bytes, md5, tls_server_context
 
 # A public address (example.com's, once) that stands for a web host: connections to it are carried
 # to a loopback server, so it is never contacted.
@@ -287,18 +285,7 @@ def test_https_checks_the_certificate_against_the_name_not_the_address(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The guarded connection hands TLS the host name: SNI and verification are as usual."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=images.example.test"]
-        + ["-addext", "subjectAltName=DNS:images.example.test"],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    context, cert = tls_server_context(tmp_path, "images.example.test")
     server = Web(tls=context)
     try:
         net.name("images.example.test", PUBLIC)

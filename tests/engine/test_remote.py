@@ -156,10 +156,21 @@ def test_url_without_image_extension_is_downloaded_directly(
     assert entry["filename"].endswith(".webp")
 
 
-def test_download_that_is_not_an_image_fails(
+def test_a_link_serving_a_page_is_skipped_with_the_reason(
     control: Control, remote_settings: Any, web: ImageServer
 ) -> None:
     url = web.add("/page", b"<!doctype html><html><body>login</body></html>", "text/html")
+    with Uploader.from_settings(remote_settings) as up:
+        result = up.upload_url(url)
+    assert (result.status, result.error) == ("skipped", "not an image: the link serves text/html")
+    assert control.images() == [] and control.puts() == []
+
+
+def test_untyped_bytes_that_are_not_an_image_fail(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    page = b"<!doctype html><html><body>login</body></html>"
+    url = web.add("/blob", page, "application/octet-stream")  # untyped: judged by its bytes
     with Uploader.from_settings(remote_settings) as up:
         result = up.upload_url(url)
     assert result.status == "failed"
@@ -264,7 +275,7 @@ def test_download_timeout_fails_clearly(make_settings: Any, web: ImageServer) ->
         result = up.upload_url(url)
     assert result.status == "failed"
     assert result.error.startswith("download failed:"), result.error
-    assert result.error == "download failed: the host did not answer within 0.3 s"
+    assert result.error == "download failed: 127.0.0.1 did not answer within 0.3 s"
 
 
 def test_links_already_on_the_image_bed_are_left_alone(

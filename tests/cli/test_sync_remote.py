@@ -1,0 +1,136 @@
+"""``imgsync sync`` and remote images, as users run it: the policy (``[sync] remote``,
+``--remote``), dead links remembered, ``--retry-failed``. Real subprocesses against the emulator,
+a web server on loopback, and the emulator's request log for what was sent."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgsync.engine.remote_policy import KEPT
+
+from ..jobs.helpers import write_config
+from ..support import Control, serving_folder, write_note, write_png
+
+OFFLINE_POST = "/api/v1/oss/offline/download"
+TIMEOUT_S = 120
+
+
+@pytest.fixture
+def config_writer() -> Callable[..., Path]:
+    return write_config
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """A web server on loopback serving a folder: (its base URL, the folder, the paths asked)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    with serving_folder(folder) as (base, hits):
+        yield base, folder, hits
+
+
+def sync_json(
+    config: Path, env: dict[str, str], cwd: Path, *flags: str
+) -> tuple[dict[str, Any], int]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgsync", "--config", str(config), "sync", "--json", *flags],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(proc.stdout), proc.returncode
+
+
+def images_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["target"]: i for note in document["notes"] for i in note["images"]}
+
+
+@pytest.mark.parametrize("how", ["config", "flag"])
+def test_keep_makes_no_request_for_remote_images_and_leaves_their_links(
+    how: str,
+    control: Control,
+    make_config: Any,
+    env: dict[str, str],
+    tmp_path: Path,
+    web: tuple[str, Path, list[str]],
+) -> None:
+    base, folder, hits = web
+    write_png(folder / "cat.png", "remote cat")
+    vault = tmp_path / "vault"
+    write_png(vault / "local.png", "a local one")
+    remote_link = f"{base}/cat.png"
+    note = vault / "a.md"
+    write_note(note, f"![cat]({remote_link})\n![here](local.png)\n")
+    config = make_config(sync={"remote": "keep"} if how == "config" else None)
+    flags = ["--remote=keep"] if how == "flag" else []
+
+    document, status = sync_json(config, env, tmp_path, *flags, "vault")
+
+    images = images_of(document)
+    assert (images[remote_link]["status"], images[remote_link]["error"]) == ("skipped", KEPT)
+    assert images["local.png"]["status"] == "uploaded"
+    assert status == 0
+    text = note.read_text()
+    assert text.startswith(f"![cat]({remote_link})\n![here](http")  # only the local link moved
+    assert control.requests(OFFLINE_POST) == [] and hits == []
+
+
+def test_a_dead_link_gets_one_task_then_none_until_retry_failed(
+    control: Control, make_config: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    control.config(offline_retries=0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/gone.png"
+    vault = tmp_path / "vault"
+    note = vault / "a.md"
+    original = write_note(note, f"# Links\n\n![gone]({dead})\n")
+    config = make_config()
+
+    first, status = sync_json(config, env, tmp_path, "vault")
+    assert status == 1
+    assert images_of(first)[dead]["error"] == "download failed: 127.0.0.1 refused the connection"
+    assert len(control.requests(OFFLINE_POST, method="POST")) == 1
+    log = control.requests()
+
+    second, status = sync_json(config, env, tmp_path, "vault")
+    image = images_of(second)[dead]
+    assert status == 1 and image["status"] == "failed"
+    assert image["error"].startswith(
+        "failed earlier (download failed: 127.0.0.1 refused the connection); retry after "
+    )
+    assert image["error"].endswith(", or now with --retry-failed")
+    assert control.requests() == log  # not one request: no second task, no token, nothing
+
+    third, _status = sync_json(config, env, tmp_path, "--retry-failed", "vault")
+    assert images_of(third)[dead]["error"] == "download failed: 127.0.0.1 refused the connection"
+    assert len(control.requests(OFFLINE_POST, method="POST")) == 2
+    assert note.read_bytes() == original
+
+
+@pytest.fixture
+def make_config(control: Control, tmp_path: Path) -> Callable[..., Path]:
+    """A config for the emulator, loopback downloads allowed, plus an optional [sync] table."""
+
+    def make(sync: dict[str, str] | None = None) -> Path:
+        path = write_config(
+            tmp_path / "config.toml", control.base_url, upload={"allow_private_urls": True}
+        )
+        if sync:
+            lines = [f'{key} = "{value}"' for key, value in sync.items()]
+            path.write_text(path.read_text() + "\n[sync]\n" + "\n".join(lines) + "\n")
+        path.chmod(0o600)
+        return path
+
+    return make
