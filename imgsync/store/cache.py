@@ -8,6 +8,13 @@ One sqlite file in the data folder answers, without a single request to the serv
 - *urls*: a remote image URL → the object it was migrated to;
 - *folders*: a folder key → the image-bed folder ID;
 - *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed.
+- *service facts*: what this account's service was found to do where the reference leaves it open
+  (which form of mkdir's ``name`` it takes).
+
+Each object carries when the service last vouched for it (``checked_ns``: when it was uploaded,
+listed or checked with ``detail``), so an entry that has grown old can be checked again before it
+is handed out; a rejected object stays known as rejected, so it is never handed out and the notes
+that link to it can be reported.
 
 Everything that belongs to an account (objects, urls, folders, notes) is kept under a *namespace*
 the caller chooses (the account's key, :attr:`imgsync.config.AccountSettings.key`), so a run
@@ -32,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsync.errors import CacheError
-from imgsync.service import review_rejected
+from imgsync.service import REVIEW_PASSED, REVIEW_REJECTED_ABOVE, review_pending, review_rejected
 from imgsync.store.db import CacheBusy, CacheCorrupt, Database, remove_cache_files
 from imgsync.store.schema import NAMESPACED_TABLES, TABLES
 
@@ -65,7 +72,9 @@ RACY_WINDOW_NS = 2_000_000_000
 ITER_BATCH = 500
 
 
-_OBJECT_COLUMNS = "md5, size, file_id, download_url, user_self_url, status, filename"
+_OBJECT_COLUMNS = (
+    "md5, size, file_id, download_url, user_self_url, status, filename, recorded_ns AS checked_ns"
+)
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _MD5_HEX_LEN = 32
@@ -82,6 +91,9 @@ class RemoteObject:
     user_self_url: str
     status: int
     filename: str
+    # When the service last vouched for it (uploaded, listed, checked): the row's time, in Unix
+    # nanoseconds; 0 for an object not read from the index. Not part of what the object *is*.
+    checked_ns: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         # The md5 is a lookup key: one spelling only, or a hit would be missed.
@@ -93,6 +105,12 @@ class RemoteObject:
     def rejected(self) -> bool:
         """Whether the service's content review rejected the image (its link will not serve)."""
         return review_rejected(self.status)
+
+    @property
+    def review_pending(self) -> bool:
+        """Whether its content review had not ended when the service last said (a rejection may
+        still come)."""
+        return review_pending(self.status)
 
 
 @dataclass(frozen=True)
@@ -251,6 +269,35 @@ class Cache:
                 return
             last = (rows[-1][0], rows[-1][1])
 
+    def put_rejected(self, obj: RemoteObject) -> None:
+        """Remember that the content review rejected ``obj`` (its status says so): it is never
+        handed out again. The note stamps of this account are forgotten with it, so the next sync
+        reads every note again and reports those that link to it."""
+        if not obj.rejected:
+            raise ValueError(f"{obj.file_id} is not rejected (status {obj.status})")
+
+        def put(conn: sqlite3.Connection) -> None:
+            self._upsert_object(conn, obj)
+            conn.execute("DELETE FROM notes WHERE namespace = ?", (self.namespace,))
+
+        self._db.write(put, transaction=True)
+
+    def pending_review(self) -> list[RemoteObject]:
+        """The objects whose content review had not ended when last checked."""
+        rows = self._db.all(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE namespace = ? AND status < ?",
+            (self.namespace, REVIEW_PASSED),
+        )
+        return [RemoteObject(*row) for row in rows]
+
+    def rejected_objects(self) -> list[RemoteObject]:
+        """The objects the content review rejected (their links do not serve)."""
+        rows = self._db.all(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE namespace = ? AND status > ?",
+            (self.namespace, REVIEW_REJECTED_ABOVE),
+        )
+        return [RemoteObject(*row) for row in rows]
+
     def link_folders(self) -> set[str]:
         """The download folder (``https://host/uid/``) of every link this namespace was handed:
         a link starting with one of them is already on the user's image bed."""
@@ -313,8 +360,8 @@ class Cache:
     def get_url(self, source_url: str) -> RemoteObject | None:
         """The object a remote image URL was migrated to, if known."""
         row = self._db.one(
-            "SELECT o.md5, o.size, o.file_id, o.download_url, o.user_self_url, o.status, o.filename"
-            " FROM urls AS u JOIN objects AS o"
+            "SELECT o.md5, o.size, o.file_id, o.download_url, o.user_self_url, o.status,"
+            " o.filename, o.recorded_ns FROM urls AS u JOIN objects AS o"
             " ON o.namespace = u.namespace AND o.md5 = u.md5 AND o.size = u.size"
             " WHERE u.namespace = ? AND u.source_url = ?",
             (self.namespace, source_url),
@@ -362,6 +409,25 @@ class Cache:
     def forget_folders(self) -> None:
         """Forget every folder ID of this namespace."""
         self._db.execute("DELETE FROM folders WHERE namespace = ?", (self.namespace,))
+
+    # -- service facts ----------------------------------------------------------------------------
+
+    def get_fact(self, name: str) -> str | None:
+        """What was learned about this account's service under ``name``, if anything."""
+        row = self._db.one(
+            "SELECT value FROM service_facts WHERE namespace = ? AND name = ?",
+            (self.namespace, name),
+        )
+        return row[0] if row else None
+
+    def put_fact(self, name: str, value: str) -> None:
+        """Remember ``value`` under ``name`` for this account's service."""
+        self._db.execute(
+            "INSERT INTO service_facts (namespace, name, value, recorded_ns) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (namespace, name) DO UPDATE SET"
+            " value = excluded.value, recorded_ns = excluded.recorded_ns",
+            (self.namespace, name, value, self._clock_ns()),
+        )
 
     # -- notes ------------------------------------------------------------------------------------
 

@@ -56,9 +56,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (namespace, path)
         ) WITHOUT ROWID""",
     ),
+    # What imgsync learned about how one account's service behaves where the reference leaves it
+    # open (which form of mkdir's name it takes): one value per name, so it is asked once.
+    (
+        """CREATE TABLE service_facts (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, name)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-TABLES = ("objects", "file_hashes", "urls", "folders", "notes")
+TABLES = ("objects", "file_hashes", "urls", "folders", "notes", "service_facts")
 # Tables whose rows belong to one account (the others hold facts about local files).
-NAMESPACED_TABLES = ("objects", "urls", "folders", "notes")
+NAMESPACED_TABLES = ("objects", "urls", "folders", "notes", "service_facts")
