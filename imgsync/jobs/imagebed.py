@@ -89,7 +89,7 @@ def is_fatal(exc: BaseException) -> bool:
 class ItemOutcome:
     """What happened to one item of a manage command (an ID, a path, a URL), as it was given.
 
-    ``status`` is the command's word for what was done (``deleted``, ``moved``, ``ready``,
+    ``status`` is the command's word for what was done (``deleted``, ``moved``, ``created``,
     ``found``, ``started``, ``migrated``, ``exists``) or ``failed``; ``exit_code`` is the status
     a failure maps to: 4 when the service could not be reached, else 1.
     """

@@ -65,7 +65,7 @@ def test_ls_info_mkdir_mv_and_their_json(
     result = cli(env, "mkdir", "--json", "archive/old")
     assert result.exit_code == 0
     (made,) = json.loads(result.stdout)
-    assert made["ok"] and made["status"] == "ready" and made["fileID"]
+    assert made["ok"] and made["status"] == "created" and made["fileID"]
 
     result = cli(env, "mv", up[0]["fileID"], "nope-id", "--to", "archive/old")
     assert result.exit_code == 1

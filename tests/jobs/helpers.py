@@ -22,6 +22,7 @@ def write_config(
     *,
     upload: Mapping[str, Any] | None = None,
     network: Mapping[str, Any] | None = None,
+    cache: Mapping[str, Any] | None = None,
 ) -> Path:
     """``support.write_config`` with the sync tests' defaults under what is given."""
     return support.write_config(
@@ -29,6 +30,7 @@ def write_config(
         base_url,
         upload={**UPLOAD, **(upload or {})},
         network={**NETWORK, **(network or {})},
+        cache=cache,
     )
 
 

@@ -110,7 +110,7 @@ def test_mkdir_is_nested_and_idempotent(
 ) -> None:
     with ImageBed(settings) as bed:
         first = make_folders(bed, ["a/b/c", "/a/b/d/"])
-    assert [o.status for o in first] == ["ready", "ready"]
+    assert [o.status for o in first] == ["created", "created"]
     made = folder_id(control, "a/b/c")
     assert first[0].file_id == made and first[1].file_id == folder_id(control, "a/b/d")
 
@@ -118,7 +118,7 @@ def test_mkdir_is_nested_and_idempotent(
     count = len(control.state())
     with ImageBed(settings) as bed:
         (again,) = make_folders(bed, ["a/b/c"])
-    assert again.ok and again.file_id == made
+    assert again.ok and again.file_id == made and again.status == "exists"
     assert len(control.state()) == count
 
     # Its IDs are what the next upload uses.
@@ -141,7 +141,7 @@ def test_mkdir_finds_again_a_folder_deleted_behind_the_index(
         bed.api.delete([folder_id(control, "x")])
     with ImageBed(settings) as bed:
         (again,) = make_folders(bed, ["x/y"])
-    assert again.ok and again.file_id != first.file_id
+    assert again.ok and again.file_id != first.file_id and again.status == "created"
     assert again.file_id == folder_id(control, "x/y")
 
 
