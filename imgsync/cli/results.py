@@ -1,12 +1,14 @@
 """Upload results as the command line shows them: the JSON object of one item, the exit status
-of a run, results emitted in input order, and the ``--format`` option of the commands that print
-links (``upload``, ``clip``)."""
+of a run, results emitted in input order, the ``--format`` option of the commands that print
+links (``upload``, ``clip``) and the ``--no-cache`` option of those that upload (``upload``,
+``sync``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -14,7 +16,25 @@ from imgsync.engine.items import is_url
 from imgsync.engine.results import FAILED, LOCAL, REMOTE, UploadResult
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
+if TYPE_CHECKING:
+    from imgsync.cli.app import AppContext
+    from imgsync.config import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+# `--no-cache` of the commands that upload (docs/contract.md): one run without the local index.
+NO_CACHE_OPTION = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not answer from the local index for this run: ask the image bed about every image"
+    " (what is learned is still recorded).",
+)
+
+
+def run_settings(app: AppContext, *, no_cache: bool) -> Settings:
+    """The settings of one run; with ``no_cache`` the local index answers nothing."""
+    settings = app.settings()
+    return dataclasses.replace(settings, skip_index=True) if no_cache else settings
 
 
 def result_json(result: UploadResult) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import click
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import Progress
+from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.engine.results import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
@@ -123,6 +124,7 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
     "--allow-outside-root", is_flag=True, help="Also upload images outside the notes root."
 )
 @click.option("--allow-data-uri", is_flag=True, help="Also upload data: URI images.")
+@NO_CACHE_OPTION
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(path_type=str), callback=_no_empty_paths
 )
@@ -135,12 +137,17 @@ def sync(
     root: Path | None,
     allow_outside_root: bool,
     allow_data_uri: bool,
+    no_cache: bool,
     paths: tuple[Path, ...],
 ) -> None:
-    """Upload the images the notes at PATHS refer to, and rewrite their links."""
+    """Upload the images the notes at PATHS refer to, and rewrite their links.
+
+    With --no-cache every note is read and every image asked about, as if the local index were
+    empty (it is refreshed with what is learned).
+    """
     from imgsync.jobs.sync import Syncer
 
-    settings = app.settings()
+    settings = run_settings(app, no_cache=no_cache)
     if not dry_run:
         settings.require_credentials()
     syncer = Syncer(

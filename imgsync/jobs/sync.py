@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgsync.engine.results import DATA, FAILED, HOSTED, LOCAL, REMOTE, SKIPPED
+from imgsync.engine.review import link_key, rejected_link_text, rejected_links
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness, content_digest
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from imgsync.notes.markdown import ImageRef
     from imgsync.notes.notefile import NoteText
     from imgsync.notes.resolve import Resolved, Resolver
+    from imgsync.store.cache import RemoteObject
 
 __all__ = ["Syncer"]
 
@@ -114,6 +116,7 @@ class Syncer:
         self._uploader_factory = uploader_factory or self._default_uploader
         self._resolvers: dict[Path, Resolver] = {}
         self._prefixes: tuple[str, ...] | None = None
+        self._rejected: dict[str, RemoteObject] = {}  # links of rejected images, by link_key
 
     # -- collaborators ----------------------------------------------------------------------------
 
@@ -195,6 +198,8 @@ class Syncer:
         on_upload_start: Callable[[int], None] | None,
         on_image: Callable[[UploadResult], None] | None,
     ) -> SyncReport:
+        # Before the stamps are read: a rejection found now forgets them (review.py).
+        self._rejected = self._review_rejections()
         freshness = NoteFreshness(
             self._open_cache(), clock_ns=self._clock_ns, record=not self.dry_run
         )
@@ -203,7 +208,8 @@ class Syncer:
         for key, given, problem in walk_notes(paths):
             outcome = NoteOutcome(key, error=problem)
             outcomes.append(outcome)
-            if problem is None and freshness.unchanged(key):
+            fresh = problem is None and not self.settings.skip_index  # --no-cache reads them all
+            if fresh and freshness.unchanged(key):
                 outcome.unchanged_since_last_sync = True
             elif problem is None:
                 with _note_safety_net(outcome):
@@ -220,6 +226,17 @@ class Syncer:
             if on_note is not None:
                 on_note(item.outcome)
         return SyncReport(notes=outcomes, dry_run=self.dry_run)
+
+    def _review_rejections(self) -> dict[str, RemoteObject]:
+        """The links of images the content review rejected, by link key; first (in a real run)
+        the images whose review had not ended are checked again (engine/review.py)."""
+        cache = self._open_cache()
+        if cache is None:
+            return {}
+        if not self.dry_run and cache.pending_review():
+            with self._uploader_factory() as uploader:
+                uploader.recheck_reviews()
+        return rejected_links(cache)
 
     def _scan(self, outcome: NoteOutcome, given: Path) -> _Pending | None:
         from imgsync.notes.markdown import find_images  # only a run that scans a note
@@ -316,6 +333,9 @@ class Syncer:
         image = ImageOutcome(target=ref.target, kind=res.kind, status=SKIPPED, line=ref.line)
         if res.kind == HOSTED:
             image.url = res.url
+            rejected = self._rejected.get(link_key(res.url or ""))
+            if rejected is not None:  # a link the image bed does not serve
+                image.status, image.error = FAILED, rejected_link_text(rejected)
             return image
         if res.skip_reason is not None:
             image.error = res.skip_reason
