@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -51,7 +51,18 @@ def result_json(result: UploadResult) -> dict[str, Any]:
     }
 
 
-def exit_status(results: Sequence[UploadResult]) -> int:
+class Outcome(Protocol):
+    """One item of a command: whether it was done, and whether its failure was the service being
+    out of reach (an UploadResult, a manage command's ItemOutcome or copy task)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def unreachable(self) -> bool: ...
+
+
+def exit_status(results: Sequence[Outcome]) -> int:
     """The command's exit status (docs/contract.md): 0 all done; 4 when every item failed because
     the service could not be reached or kept failing; else 1 if any item failed."""
     failed = [r for r in results if not r.ok]
