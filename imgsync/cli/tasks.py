@@ -70,6 +70,13 @@ def copy(app: AppContext, drive_ids: tuple[str, ...], to: str, wait: bool, as_js
             echo_err(f"imgsync: {_task_name(task)}: {task.failures_total} files not copied")
     if not wait and not as_json:
         echo_err(f"started; the files arrive in {report.folder.shown} as the tasks run")
+    elif wait:
+        # The reference's failure list holds only images of an accepted format and size.
+        echo_err(
+            "files of another format (png, gif, jpeg, tiff, webp, svg, bmp) or over 100 MB are"
+            f" passed over by the service without being listed: see what arrived in"
+            f" {report.folder.shown} (imgsync ls)"
+        )
     sys.exit(copy_exit_status(report))
 
 

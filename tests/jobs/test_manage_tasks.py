@@ -35,10 +35,16 @@ def drive_file(file_id: str, filename: str, data: bytes) -> dict[str, Any]:
     return {"fileID": file_id, "filename": filename, "content_b64": base64.b64encode(data).decode()}
 
 
-def seed_drive(control: Control, good: int, bad_content: int = 0, not_images: int = 0) -> dict:
-    """Good PNGs (IDs from 10000), files named .png that are not images (from 20000), and files
-    of another format (from 30000)."""
-    ids: dict[str, list[str]] = {"good": [], "bad_content": [], "not_images": []}
+# A drive file too large to copy: the reference's limit is 100M ("图片大小限制:100M").
+TOO_LARGE = 100 * 1024 * 1024 + 1
+
+
+def seed_drive(
+    control: Control, good: int, bad_content: int = 0, not_images: int = 0, too_large: int = 0
+) -> dict:
+    """Good PNGs (IDs from 10000), files named .png that are not images (from 20000), files of
+    another format (from 30000), and PNGs over 100 MiB (from 40000, seeded by their size)."""
+    ids: dict[str, list[str]] = {"good": [], "bad_content": [], "not_images": [], "too_large": []}
     files = []
     for n in range(good):
         ids["good"].append(str(10000 + n))
@@ -49,6 +55,11 @@ def seed_drive(control: Control, good: int, bad_content: int = 0, not_images: in
     for n in range(not_images):
         ids["not_images"].append(str(30000 + n))
         files.append(drive_file(ids["not_images"][-1], f"t{n}.txt", b"some notes"))
+    for n in range(too_large):
+        ids["too_large"].append(str(40000 + n))
+        files.append(
+            {"fileID": ids["too_large"][-1], "filename": f"huge{n}.png", "size": TOO_LARGE}
+        )
     control.drive(files)
     return ids
 
@@ -63,9 +74,9 @@ def target(settings: Settings) -> str:
 def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     settings: Settings, control: Control, target: str
 ) -> None:
-    ids = seed_drive(control, good=240, bad_content=5, not_images=3)
+    ids = seed_drive(control, good=238, bad_content=5, not_images=3, too_large=2)
     asked = ids["good"][:120] + ids["bad_content"] + ["99999", "99998"] + ids["good"][120:]
-    asked += ids["not_images"]
+    asked += ids["not_images"] + ids["too_large"]
     assert len(asked) == 250
     seen: list[tuple[str, str]] = []
 
@@ -83,7 +94,7 @@ def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     assert [t.state for t in report.tasks] == ["done", "done", "done"]
     failed = {f.file_id: f.filename for t in report.tasks for f in t.failures}
     # Listed: the files named as images that are not, and unknown IDs. Files of another format
-    # are passed over without an entry, as the reference says.
+    # and files over 100 MiB are passed over without an entry, as the reference says.
     assert failed == {
         **{i: f"b{int(i) - 20000}.png" for i in ids["bad_content"]},
         "99999": "",
@@ -91,7 +102,8 @@ def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     }
     assert copy_exit_status(report) == EXIT_PARTIAL
     copied = [f for f in control.images() if f["parentFileId"] == target]
-    assert len(copied) == 240
+    assert len(copied) == 238
+    assert not {f["filename"] for f in copied} & {"t0.txt", "huge0.png", "huge1.png"}
     assert {state for _, state in seen} >= {"queued", "done"}
     assert copy_report_json(report)["tasks"][1]["failedTotal"] == 7
 
