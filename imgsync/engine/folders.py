@@ -203,11 +203,9 @@ class ImageBedFolders:
             self._ids, self._confirmed = {}, set()
             self._cache.forget_folders()
         log.warning(
-            "the image-bed folder %s is gone (deleted in the 123pan console?): forgetting the"
-            " cached folder IDs and making the folders again (%s)",
-            gone.folder_id,
-            gone.cause,
+            "an image-bed folder is gone (deleted in the 123pan console?): making the folders again"
         )
+        log.info("folder %s refused: %s", gone.folder_id, gone.cause)
         return True
 
     # -- the walk ---------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ class Transfer:
         if remote.rejected:
             rejected = self._as_object(remote, obj.md5, obj.size)
             if not obj.rejected:
-                log.warning("%s (%s) was rejected by content review", obj.filename, obj.file_id)
+                log.info("%s (%s) was rejected by content review", obj.filename, obj.file_id)
             self._cache.put_rejected(rejected)
             raise rejection(remote, later=not obj.rejected)
         return self.remember(remote, md5=obj.md5, size=obj.size)
