@@ -121,8 +121,8 @@ def test_review_can_end_after_the_upload(bed: Bed) -> None:
     url = bed.detail(bad)["downloadURL"]
     assert bed.http.get(url, timeout=10).status_code == 200  # pending: still served
 
-    wait_for(lambda: bed.detail(bad)["status"] == 150, timeout=10)
-    assert bed.detail(good)["status"] == 2
+    wait_for(lambda: 0 not in (bed.detail(bad)["status"], bed.detail(good)["status"]), timeout=10)
+    assert (bed.detail(bad)["status"], bed.detail(good)["status"]) == (150, 2)
     assert bed.http.get(url, timeout=10).status_code == 403
     listed = {f["filename"]: f["status"] for f in bed.listing()["fileList"]}
     assert listed == {"bad.png": 150, "good.png": 2}
