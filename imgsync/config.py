@@ -214,6 +214,40 @@ class SyncSettings:
     retry_failed: bool = False
 
 
+# Seconds per unit of a duration setting ("7d", "12h", "30m", "45s").
+DURATION_UNITS: Mapping[str, int] = MappingProxyType({"s": 1, "m": 60, "h": 3600, "d": 86400})
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration written as a number and a unit (``7d``, ``12h``, ``30m``, ``45s``;
+    ``0`` alone is fine); ValueError if it is not one."""
+    value = text.strip().lower()
+    if value == "0":
+        return 0.0
+    number, unit = value[:-1].strip(), value[-1:]
+    if unit not in DURATION_UNITS or not number:
+        raise ValueError(text)
+    seconds = float(number) * DURATION_UNITS[unit]
+    if not seconds >= 0 or seconds == float("inf"):  # also refuses nan
+        raise ValueError(text)
+    return seconds
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """How far the local index is trusted."""
+
+    # An index entry the service has not vouched for in this long is checked with one `detail`
+    # before its link is handed out again: images deleted in the console or rejected later are
+    # found on their next use. A week costs one request per image and week of use.
+    verify_after: str = "7d"
+
+    @property
+    def verify_after_s(self) -> float:
+        """``verify_after`` in seconds (validated when the settings were loaded)."""
+        return parse_duration(self.verify_after)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything imgsync is configured with, validated once.
@@ -229,9 +263,13 @@ class Settings:
     hotkey: HotkeySettings = HotkeySettings()
     watch: WatchSettings = WatchSettings()
     sync: SyncSettings = SyncSettings()
+    cache: CacheSettings = CacheSettings()
     data_dir: Path = Path(".")
     config_path: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # `--no-cache`: for one run the local index answers nothing (no link, no folder ID, no note
+    # stamp); what the run learns from the service is still recorded. Not a config key.
+    skip_index: bool = False
 
     def require_credentials(self) -> None:
         """Raise ConfigError unless there is a pasted token or a client id and secret."""
@@ -260,6 +298,7 @@ SECTIONS: Mapping[str, type] = MappingProxyType(
         "hotkey": HotkeySettings,
         "watch": WatchSettings,
         "sync": SyncSettings,
+        "cache": CacheSettings,
     }
 )
 
@@ -328,6 +367,7 @@ def load_settings(
         hotkey=built["hotkey"],
         watch=built["watch"],
         sync=built["sync"],
+        cache=built["cache"],
         data_dir=data_dir,
         config_path=path,
         warnings=_permission_warnings(path, raw),
@@ -524,6 +564,13 @@ def _validate(
                 f"{source(section, key)}: {section}.{key} must be one of "
                 f"{', '.join(allowed)}, not {value!r}" + _did_you_mean(value, list(allowed), "{}")
             )
+    try:
+        settings.cache.verify_after_s  # noqa: B018 - parsed to be checked
+    except ValueError:
+        raise ConfigError(
+            f"{source('cache', 'verify_after')}: cache.verify_after must be a duration like"
+            f' "7d", "12h", "30m" or "0", not {settings.cache.verify_after!r}'
+        ) from None
     from imgsync.naming import validate_template
 
     for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):

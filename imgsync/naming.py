@@ -55,6 +55,8 @@ _BIDI_CONTROLS = frozenset(
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _FOLDER_SEPARATOR = "/"
 _DOT_NAMES = frozenset({".", ".."})
+# A date with every digit of a date field's width, rendered to learn each field's shape.
+_PROBE_DATE = datetime(1999, 12, 31)
 
 
 def validate_template(template: str, *, kind: TemplateKind) -> None:
@@ -104,6 +106,32 @@ def render_folder(template: str, *, now: datetime) -> tuple[str, ...]:
         for component in text.split(_FOLDER_SEPARATOR)
         if component.strip()
     )
+
+
+def folder_levels(template: str) -> list[str | re.Pattern[str]]:
+    """Each level of the folder path ``template`` can render to, top first: its name when fixed,
+    else the pattern of every name it renders to on some date (``{year}`` as four digits,
+    ``{month}`` and ``{day}`` as two), so the folders a template made are found again by name
+    and a folder of the user's own beside them is not taken for one.
+
+    Empty levels (``a//b``, a leading or trailing ``/``) are dropped, as :func:`render_folder`
+    drops them.
+    """
+    levels: list[str | re.Pattern[str]] = []
+    probe = _date_values(_PROBE_DATE)
+    for component in template.split(_FOLDER_SEPARATOR):
+        parts = _parse(component, "folder")
+        if not any(is_field for is_field, _ in parts):
+            text = "".join(value for _, value in parts)
+            if text.strip():
+                levels.append(sanitize_component(text))
+            continue
+        regex = "".join(
+            re.sub(r"\d", r"\\d", probe[value]) if is_field else re.escape(value)
+            for is_field, value in parts
+        )
+        levels.append(re.compile(regex))
+    return levels
 
 
 def sanitize_component(text: str, *, max_len: int = MAX_NAME_CHARS) -> str:

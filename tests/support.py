@@ -202,6 +202,26 @@ def tls_server_context(folder: Path, name: str) -> tuple[ssl.SSLContext, Path]:
     return context, cert
 
 
+# -------------------------------------------------------------------------------- the local index
+
+
+def age_index(data_dir: Path, seconds: float) -> int:
+    """Make every object of the local index in ``data_dir`` look as if the service last vouched
+    for it ``seconds`` earlier (time passing, as ``cache.verify_after`` sees it); returns how many
+    rows. Plain sqlite on the real file, beside any process that has it open."""
+    import sqlite3
+
+    conn = sqlite3.connect(Path(data_dir) / "cache.sqlite3", timeout=10)
+    try:
+        with conn:
+            cursor = conn.execute(
+                "UPDATE objects SET recorded_ns = recorded_ns - ?", (int(seconds * 1e9),)
+            )
+        return cursor.rowcount
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------------------------- control plane
 
 
@@ -245,6 +265,11 @@ class Control:
             for r in resp.json()["requests"]
             if path_part in r["path"] and (method is None or r["method"] == method)
         ]
+
+    def clear_requests(self) -> None:
+        """Empty the request log, so what follows is counted alone."""
+        resp = self.http.delete(f"{self.base_url}/_emulator/requests", timeout=30)
+        assert resp.status_code == 200, resp.text
 
     def puts(self) -> list[dict[str, Any]]:
         return self.requests(method="PUT")
@@ -316,6 +341,7 @@ def write_config(
     network: Mapping[str, Any] | None = None,
     qps: Mapping[str, float] | None = None,
     account: Mapping[str, Any] | None = None,
+    cache: Mapping[str, Any] | None = None,
 ) -> Path:
     """A TOML config: the test account, tiny backoff, no client-side rate limit unless given."""
     acc = {"base_url": base_url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
@@ -335,6 +361,8 @@ def write_config(
     lines += ["", "[network]"] + [f"{k} = {json.dumps(v)}" for k, v in net.items()]
     lines += ["", "[network.qps]"] + [f"{k} = {json.dumps(v)}" for k, v in rates.items()]
     lines += ["", "[upload]"] + [f"{k} = {json.dumps(v)}" for k, v in (upload or {}).items()]
+    if cache:  # after [upload] only when given: tests append upload keys to the file's end
+        lines += ["", "[cache]"] + [f"{k} = {json.dumps(v)}" for k, v in cache.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)  # as users are told to keep it (it holds the secret)
     return path

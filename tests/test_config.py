@@ -110,6 +110,11 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("[upload]\nfilename = '{nope}'\n", "upload.filename"),
         ("[upload]\nallow_private_urls = 'yes'\n", "upload.allow_private_urls must be true or"),
         ("[sync]\nremote = 'drop'\n", "sync.remote must be one of migrate, keep, not 'drop'"),
+        ("[cache]\nverify_after = 7\n", "cache.verify_after must be a string"),
+        ("[cache]\nverify_after = '7 weeks'\n", "cache.verify_after must be a duration"),
+        ("[cache]\nverify_after = '-1d'\n", "cache.verify_after must be a duration"),
+        ("[cache]\nverify_after = 'd'\n", "cache.verify_after must be a duration"),
+        ("[cache]\nskip_index = true\n", "unknown key cache.skip_index"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -> None:
@@ -262,7 +267,7 @@ def test_example_config_is_valid_and_complete() -> None:
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     settings = load_settings(example, environ={})
     text = example.read_text(encoding="utf-8")
-    for section in ("account", "network", "upload", "sync"):
+    for section in ("account", "network", "upload", "sync", "cache"):
         for name in getattr(settings, section).__dataclass_fields__:
             if f"{section}.{name}" in FLAG_ONLY_KEYS:
                 assert f"\n{name} =" not in text, f"{section}.{name} is a flag, not a key"
@@ -285,3 +290,25 @@ def test_account_key_never_holds_the_token() -> None:
     assert "s3cr3t-tok" not in by_token
     assert by_token != by_client
     assert AccountSettings("http://h", access_token="another-token").key != by_token
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("7d", 604800.0),
+        ("12h", 43200.0),
+        ("30m", 1800.0),
+        ("45s", 45.0),
+        ("0", 0.0),
+        ("1.5d", 129600.0),
+    ],
+)
+def test_verify_after_is_a_duration(tmp_path: Path, text: str, seconds: float) -> None:
+    settings = load_settings(write(tmp_path, f"[cache]\nverify_after = '{text}'\n"), environ={})
+    assert settings.cache.verify_after_s == seconds
+
+
+def test_verify_after_defaults_to_a_week_and_the_index_is_used(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""), environ={})
+    assert settings.cache.verify_after_s == 7 * 24 * 3600
+    assert settings.skip_index is False

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.confirm import YES_OPTION, confirm, echo_err
 from imgsync.cli.manage import JSON_OPTION
-from imgsync.cli.output import echo_json, printable
+from imgsync.cli.manage_output import (
+    cache_stats_json,
+    clear_report_json,
+    rebuild_report_json,
+    verify_exit_status,
+    verify_report_json,
+)
+from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import StepBar
 
 # What each count of ``cache stats`` is, in the order shown.
@@ -18,6 +26,7 @@ STATS_LABELS = (
     ("urls", "remote URLs migrated (this account)"),
     ("folders", "image-bed folder IDs (this account)"),
     ("notes", "notes stamped clean (this account)"),
+    ("service_facts", "facts learned about the service (this account)"),
     ("file_hashes", "local files hashed (all accounts)"),
     ("namespaces", "accounts with images"),
     ("bytes", "bytes on disk"),
@@ -39,7 +48,7 @@ def stats(app: AppContext, as_json: bool) -> None:
 
     result = cache_stats(app.settings())
     if as_json:
-        echo_json(result.to_json())
+        echo_json(cache_stats_json(result))
         return
     click.echo(printable(f"cache: {result.path}" + ("" if result.exists else " (not created yet)")))
     for key, label in STATS_LABELS:
@@ -47,21 +56,30 @@ def stats(app: AppContext, as_json: bool) -> None:
 
 
 @cache.command()
+@click.argument(
+    "notes", nargs=-1, type=click.Path(path_type=Path), metavar="[NOTES...]", required=False
+)
 @JSON_OPTION
 @pass_app
 @handle_errors
-def verify(app: AppContext, as_json: bool) -> None:
-    """Check every image the index knows with the service; drop the deleted and the rejected."""
+def verify(app: AppContext, notes: tuple[Path, ...], as_json: bool) -> None:
+    """Check every image the index knows with the service; drop the deleted and the rejected.
+
+    Rejected images stay known as rejected: imgsync never hands their links out again. Given
+    NOTES (files or folders), each dropped image is shown with the notes that link to it.
+    """
     from imgsync.jobs.cachejobs import REJECTED, verify_cache
     from imgsync.jobs.imagebed import ImageBed
 
     progress = StepBar(enabled=not as_json and sys.stderr.isatty(), what="objects")
     with ImageBed(app.settings()) as bed:
         progress.start(bed.cache.stats()["objects"])
-        report = verify_cache(bed, on_object=progress.step)
+        report = verify_cache(bed, on_object=progress.step, notes=notes)
     progress.finish()
     if as_json:
-        echo_json(report.to_json())
+        echo_json(verify_report_json(report, with_notes=bool(notes)))
+    for path, problem in report.note_problems:
+        echo_err(f"imgsync: {path}: {problem}")
     for dropped in report.dropped:
         obj = dropped.obj
         if dropped.reason == REJECTED:
@@ -70,6 +88,8 @@ def verify(app: AppContext, as_json: bool) -> None:
             why = "no longer on the image bed"
         if not as_json:
             click.echo(printable(f"dropped  {obj.file_id}  {obj.filename}  {obj.download_url}"))
+            for note in dropped.linked_from:
+                click.echo(printable(f"  linked from {shown(note, Path.cwd())}"))
         echo_err(f"{obj.filename} ({obj.file_id}): {why}")
     for obj, error in report.unchecked:
         echo_err(f"imgsync: {obj.file_id}: {error}")
@@ -77,7 +97,7 @@ def verify(app: AppContext, as_json: bool) -> None:
         f"checked {report.checked}: {report.kept} kept ({report.updated} updated),"
         f" {len(report.dropped)} dropped, {len(report.unchecked)} not checked"
     )
-    sys.exit(report.exit_code)
+    sys.exit(verify_exit_status(report))
 
 
 @cache.command()
@@ -98,7 +118,7 @@ def rebuild(app: AppContext, as_json: bool) -> None:
     if not as_json and sys.stderr.isatty():
         click.echo("", err=True)
     if as_json:
-        echo_json(report.to_json())
+        echo_json(rebuild_report_json(report))
     else:
         click.echo(
             f"{report.files} files in {report.folders} folders: {report.recorded} recorded,"
@@ -129,7 +149,7 @@ def clear(app: AppContext, yes: bool, as_json: bool) -> None:
     )
     report = clear_cache(settings)
     if as_json:
-        echo_json(report.to_json())
+        echo_json(clear_report_json(report))
     elif report.removed:
         click.echo(printable(f"removed the damaged index {report.path}"))
     elif report.cleared:

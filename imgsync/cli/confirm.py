@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from imgsync.cli.app import fail
+from imgsync.cli.manage_output import outcome_json
 from imgsync.cli.output import echo_json, printable
 from imgsync.errors import EXIT_PARTIAL, EXIT_USAGE
 
@@ -50,7 +51,7 @@ def print_outcomes(
     the counts on stderr. With ``--json`` stdout gets the list of outcomes instead, unless they
     are part of a larger document the caller prints (``own_document`` False)."""
     if as_json and own_document:
-        echo_json([outcome.to_json() for outcome in outcomes])
+        echo_json([outcome_json(outcome) for outcome in outcomes])
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

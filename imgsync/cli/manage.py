@@ -15,6 +15,12 @@ import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.confirm import YES_OPTION, confirm, echo_err, print_outcomes
+from imgsync.cli.manage_output import (
+    entry_json,
+    orphan_report_json,
+    outcome_json,
+    outcomes_exit_status,
+)
 from imgsync.cli.output import echo_json, printable
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL
 
@@ -59,7 +65,7 @@ def ls_command(app: AppContext, folder: str, recursive: bool, as_json: bool) -> 
             if not as_json:
                 click.echo(entry_line(entry))
     if as_json:
-        echo_json([entry.to_json() for entry in entries])
+        echo_json([entry_json(entry) for entry in entries])
     folders = sum(1 for e in entries if e.remote.is_folder)
     rejected = sum(1 for e in entries if not e.remote.is_folder and e.remote.rejected)
     echo_err(
@@ -101,16 +107,16 @@ def _info_lines(entry: Entry) -> list[tuple[str, str]]:
 def info(app: AppContext, ids: tuple[str, ...], as_json: bool) -> None:
     """Show everything the image bed says about files or folders, by ID."""
     from imgsync.jobs.browse import describe
-    from imgsync.jobs.imagebed import ImageBed, exit_status
+    from imgsync.jobs.imagebed import ImageBed
 
     with ImageBed(app.settings()) as bed:
         answers = describe(bed, ids)
     if as_json:
         echo_json(
             [
-                {**a.entry.to_json(), "ok": True, "error": None}
+                {**entry_json(a.entry), "ok": True, "error": None}
                 if a.entry is not None
-                else a.outcome.to_json()
+                else outcome_json(a.outcome)
                 for a in answers
             ]
         )
@@ -123,7 +129,7 @@ def info(app: AppContext, ids: tuple[str, ...], as_json: bool) -> None:
                 click.echo("")
             for key, value in _info_lines(answer.entry):
                 click.echo(printable(f"{key + ':':<13}{value}"))
-    sys.exit(exit_status([a.outcome for a in answers]))
+    sys.exit(outcomes_exit_status([a.outcome for a in answers]))
 
 
 @main.command()
@@ -134,12 +140,12 @@ def info(app: AppContext, ids: tuple[str, ...], as_json: bool) -> None:
 def mkdir(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     """Make folders on the image bed, with every missing level; existing ones are fine."""
     from imgsync.jobs.browse import make_folders
-    from imgsync.jobs.imagebed import ImageBed, exit_status
+    from imgsync.jobs.imagebed import ImageBed
 
     with ImageBed(app.settings()) as bed:
         outcomes = make_folders(bed, paths)
     print_outcomes(outcomes, as_json=as_json)
-    sys.exit(exit_status(outcomes))
+    sys.exit(outcomes_exit_status(outcomes))
 
 
 @main.command()
@@ -151,12 +157,12 @@ def mkdir(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 def mv(app: AppContext, ids: tuple[str, ...], to: str, as_json: bool) -> None:
     """Move files and folders, by ID, into an existing folder (100 per request)."""
     from imgsync.jobs.bulk import move
-    from imgsync.jobs.imagebed import ImageBed, exit_status
+    from imgsync.jobs.imagebed import ImageBed
 
     with ImageBed(app.settings()) as bed:
         outcomes = move(bed, ids, to)
     print_outcomes(outcomes, as_json=as_json)
-    sys.exit(exit_status(outcomes))
+    sys.exit(outcomes_exit_status(outcomes))
 
 
 @main.command()
@@ -175,7 +181,7 @@ def rm(app: AppContext, ids: tuple[str, ...], recursive: bool, yes: bool, as_jso
     every note linking to a deleted image shows a broken image.
     """
     from imgsync.jobs.bulk import remove
-    from imgsync.jobs.imagebed import ImageBed, exit_status
+    from imgsync.jobs.imagebed import ImageBed
 
     settings = app.settings()
     count = len(dict.fromkeys(ids))
@@ -184,7 +190,7 @@ def rm(app: AppContext, ids: tuple[str, ...], recursive: bool, yes: bool, as_jso
     with ImageBed(settings) as bed:
         outcomes = remove(bed, ids, recursive=recursive)
     print_outcomes(outcomes, as_json=as_json)
-    sys.exit(exit_status(outcomes))
+    sys.exit(outcomes_exit_status(outcomes))
 
 
 @main.command()
@@ -205,7 +211,7 @@ def orphans(
     upload.remote_folder. Give every notes folder that may link to them: an image only another
     folder's notes use would look unused. With --delete they are deleted, after confirmation.
     """
-    from imgsync.jobs.imagebed import ImageBed, exit_status
+    from imgsync.jobs.imagebed import ImageBed
     from imgsync.jobs.orphans import delete_orphans, find_orphans
 
     with ImageBed(app.settings()) as bed:
@@ -229,8 +235,8 @@ def orphans(
             )
             outcomes = delete_orphans(bed, report)
     if as_json:
-        echo_json({**report.to_json(), "deleted": [o.to_json() for o in outcomes]})
+        echo_json(orphan_report_json(report, outcomes))
     if outcomes:
         print_outcomes(outcomes, as_json=as_json, own_document=False)
-    status = exit_status(outcomes)
+    status = outcomes_exit_status(outcomes)
     sys.exit(status or (EXIT_PARTIAL if report.problems else EXIT_OK))

@@ -1,12 +1,14 @@
 """Upload results as the command line shows them: the JSON object of one item, the exit status
-of a run, results emitted in input order, and the ``--format`` option of the commands that print
-links (``upload``, ``clip``)."""
+of a run, results emitted in input order, the ``--format`` option of the commands that print
+links (``upload``, ``clip``) and the ``--no-cache`` option of those that upload (``upload``,
+``sync``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -14,7 +16,31 @@ from imgsync.engine.items import is_url
 from imgsync.engine.results import FAILED, LOCAL, REMOTE, UploadResult
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
+if TYPE_CHECKING:
+    from imgsync.cli.app import AppContext
+    from imgsync.config import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+# `--no-cache` of the commands that upload (docs/contract.md): one run without the local index.
+NO_CACHE_OPTION = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not answer from the local index for this run: ask the image bed about every image"
+    " (what is learned is still recorded).",
+)
+
+
+def run_settings(
+    app: AppContext,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    no_cache: bool,
+) -> Settings:
+    """The settings of one run (``overrides`` from its flags); with ``no_cache`` the local index
+    answers nothing."""
+    settings = app.settings(overrides)
+    return dataclasses.replace(settings, skip_index=True) if no_cache else settings
 
 
 def result_json(result: UploadResult) -> dict[str, Any]:
@@ -31,7 +57,18 @@ def result_json(result: UploadResult) -> dict[str, Any]:
     }
 
 
-def exit_status(results: Sequence[UploadResult]) -> int:
+class Outcome(Protocol):
+    """One item of a command: whether it was done, and whether its failure was the service being
+    out of reach (an UploadResult, a manage command's ItemOutcome or copy task)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def unreachable(self) -> bool: ...
+
+
+def exit_status(results: Sequence[Outcome]) -> int:
     """The command's exit status (docs/contract.md): 0 all done; 4 when every item failed because
     the service could not be reached or kept failing; else 1 if any item failed."""
     failed = [r for r in results if not r.ok]

@@ -20,6 +20,7 @@ import click
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import Progress
+from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.config import REMOTE_POLICIES
 from imgsync.engine.results import FAILED
@@ -208,6 +209,7 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
 @click.option(
     "--retry-failed", is_flag=True, help="Try remote images that failed earlier now, not later."
 )
+@NO_CACHE_OPTION
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(path_type=str), callback=_no_empty_paths
 )
@@ -223,16 +225,25 @@ def sync(
     allow_data_uri: bool,
     remote: str | None,
     retry_failed: bool,
+    no_cache: bool,
     paths: tuple[Path, ...],
 ) -> None:
-    """Upload the images the notes at PATHS refer to, and rewrite their links."""
+    """Upload the images the notes at PATHS refer to, and rewrite their links.
+
+    With --no-cache every note is read and every image asked about, as if the local index were
+    empty (it is refreshed with what is learned).
+    """
     if diff and not dry_run:
         raise click.UsageError("--diff shows what a dry run would write: use it with --dry-run")
     if diff and as_json:
         raise click.UsageError("--diff and --json both print on stdout: choose one")
     from imgsync.jobs.sync import Syncer
 
-    settings = app.settings({"sync": {"remote": remote, "retry_failed": retry_failed or None}})
+    settings = run_settings(
+        app,
+        {"sync": {"remote": remote, "retry_failed": retry_failed or None}},
+        no_cache=no_cache,
+    )
     if not dry_run:
         settings.require_credentials()
     syncer = Syncer(

@@ -14,6 +14,12 @@ import click
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.confirm import echo_err
 from imgsync.cli.manage import JSON_OPTION
+from imgsync.cli.manage_output import (
+    copy_exit_status,
+    copy_report_json,
+    migrate_report_json,
+    outcomes_exit_status,
+)
 from imgsync.cli.output import echo_json, printable
 
 if TYPE_CHECKING:
@@ -52,7 +58,7 @@ def copy(app: AppContext, drive_ids: tuple[str, ...], to: str, wait: bool, as_js
     with ImageBed(app.settings()) as bed:
         report = copy_from_drive(bed, drive_ids, to, wait=wait, on_progress=show)
     if as_json:
-        echo_json(report.to_json())
+        echo_json(copy_report_json(report))
     for task in report.tasks:
         if not as_json:
             click.echo(printable(f"{_task_name(task)}: {task.state}"))
@@ -64,7 +70,14 @@ def copy(app: AppContext, drive_ids: tuple[str, ...], to: str, wait: bool, as_js
             echo_err(f"imgsync: {_task_name(task)}: {task.failures_total} files not copied")
     if not wait and not as_json:
         echo_err(f"started; the files arrive in {report.folder.shown} as the tasks run")
-    sys.exit(report.exit_code)
+    elif wait:
+        # The reference's failure list holds only images of an accepted format and size.
+        echo_err(
+            "files of another format (png, gif, jpeg, tiff, webp, svg, bmp) or over 100 MB are"
+            f" passed over by the service without being listed: see what arrived in"
+            f" {report.folder.shown} (imgsync ls)"
+        )
+    sys.exit(copy_exit_status(report))
 
 
 @main.command()
@@ -101,11 +114,11 @@ def migrate(
     with ImageBed(app.settings()) as bed:
         report = run_migration(bed, urls, to=to, wait=wait, on_progress=show)
     if as_json:
-        echo_json(report.to_json())
+        echo_json(migrate_report_json(report))
     for outcome in report.outcomes:
         if not outcome.ok:
             echo_err(f"imgsync: {outcome.input}: {outcome.error}")
         elif not as_json:
             result = outcome.url or f"task {outcome.task_id} {outcome.status}"
             click.echo(printable(f"{outcome.input} -> {result}"))
-    sys.exit(report.exit_code)
+    sys.exit(outcomes_exit_status(report.outcomes))

@@ -13,7 +13,14 @@ import click
 
 from imgsync.cli.app import AppContext, handle_errors, main, pass_app
 from imgsync.cli.output import echo_json
-from imgsync.cli.results import InOrder, exit_status, format_option, result_json
+from imgsync.cli.results import (
+    NO_CACHE_OPTION,
+    InOrder,
+    exit_status,
+    format_option,
+    result_json,
+    run_settings,
+)
 from imgsync.engine.results import UploadResult
 from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
 
@@ -25,11 +32,17 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of links.")
 @format_option("url, as Typora's custom command reads it")
 @click.option("--copy", is_flag=True, help="Also put the links on the clipboard.")
+@NO_CACHE_OPTION
 @click.argument("items", nargs=-1, required=True, metavar="ITEM...")
 @pass_app
 @handle_errors
 def upload(
-    app: AppContext, as_json: bool, fmt: str | None, copy: bool, items: tuple[str, ...]
+    app: AppContext,
+    as_json: bool,
+    fmt: str | None,
+    copy: bool,
+    no_cache: bool,
+    items: tuple[str, ...],
 ) -> None:
     """Upload local images or image URLs; print one link per ITEM, in order.
 
@@ -54,7 +67,7 @@ def upload(
 
     in_order = InOrder(len(items), show)
     try:
-        results = upload_items(app.settings(), items, on_result=in_order)
+        results = upload_items(run_settings(app, no_cache=no_cache), items, on_result=in_order)
     except ImgsyncError as exc:
         # The run stopped (configuration, authentication): still one answer per item; the
         # reason is printed once, by handle_errors.

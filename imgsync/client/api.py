@@ -189,16 +189,23 @@ class Api:
 
     # ---- upload --------------------------------------------------------------------------------
 
-    def mkdir(self, name: str, parent_id: str = "") -> list[Folder]:
+    def mkdir(self, name: str, parent_id: str = "", *, name_as_list: bool = False) -> list[Folder]:
         """POST /upload/v1/oss/file/mkdir ``{name, parentID, type}``; ``parent_id`` "" = root.
 
-        An existing name answers code 1 (an ApiError), also when a retry follows a lost answer.
-        An empty list means the answer named no folder (not that none was made).
+        ``name`` goes as a string, as the reference's example sends it, or with ``name_as_list``
+        as ``[name]``, the type its table documents (``[]string``); which one the service takes
+        is the caller's to find out. An existing name answers code 1 (an ApiError), also when a
+        retry follows a lost answer. An empty list means the answer named no folder (not that
+        none was made).
         """
         env = self._post(
             "mkdir",
             "/upload/v1/oss/file/mkdir",
-            {"name": name, "parentID": parent_id, "type": TYPE_IMAGE_BED},
+            {
+                "name": [name] if name_as_list else name,
+                "parentID": parent_id,
+                "type": TYPE_IMAGE_BED,
+            },
         )
         with env.parsing():
             # An answer without the list (null, or data: null) names no folder: the caller finds

@@ -24,6 +24,7 @@ from .protocol import (
     bad_request,
     china_time,
     json_type_name,
+    missing_parent,
     rfc3339_china,
 )
 from .state import STORAGE_NODE
@@ -41,6 +42,7 @@ def render_node(app: EmulatorApp, node: Node) -> dict[str, Any]:
     parent = state.nodes.get(node.parent_id)
     download_url = self_url = ""
     if not node.is_folder:
+        state.settle_review(node)
         path = state.download_path(node)
         download_url = app.base_url + path
         domain = state.settings.self_domain
@@ -76,8 +78,13 @@ def access_token(call: Call) -> dict[str, Any]:
     return {"accessToken": token.value, "expiredAt": rfc3339_china(token.expires_at)}
 
 
-def _folder_names(raw: Any) -> list[str]:
-    """mkdir's ``name`` is typed []string but the reference example sends a string: take both."""
+def _folder_names(raw: Any, form: str) -> list[str]:
+    """mkdir's ``name`` is typed []string but the reference example sends a string: take both,
+    unless the ``mkdir_name`` setting (``form``) makes this service refuse one of them."""
+    if form == "string" and not isinstance(raw, str):
+        raise bad_request(f"name: expected string, got {json_type_name(raw)}")
+    if form == "list" and isinstance(raw, str):
+        raise bad_request("name: expected array of strings, got string")
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list):
         raise bad_request(f"name: expected string or array of strings, got {json_type_name(raw)}")
@@ -98,10 +105,10 @@ def mkdir(call: Call) -> dict[str, Any]:
     parent_id = params.required_str("parentID")
     if not params.has("name"):
         raise bad_request("name: required parameter missing")
-    names = _folder_names(params.raw("name"))
+    names = _folder_names(params.raw("name"), state.settings.mkdir_name)
     parent = state.folder(parent_id)
     if parent is None:
-        raise bad_request(f"parentID: no folder {parent_id!r}")
+        raise missing_parent(state.settings.missing_parent, "parentID", parent_id)
     # GUESS: several names are all-or-nothing, and a file of that name blocks a folder too.
     if len(set(names)) != len(names) or any(state.child_named(parent.file_id, n) for n in names):
         raise bad_request(MSG_FOLDER_EXISTS)
@@ -119,7 +126,11 @@ def list_files(call: Call) -> dict[str, Any]:
     end_time = params.optional_int("endTime")
     folder = state.folder(parent_id)
     if folder is None:
-        raise bad_request(f"parentFileId: no folder {parent_id!r}")
+        mode = state.settings.missing_parent
+        if mode == "silent":
+            # GUESS (missing_parent "silent"): a folder that is gone lists as an empty one.
+            return {"lastFileId": LAST_PAGE, "fileList": []}
+        raise missing_parent(mode, "parentFileId", parent_id)
     if last_file_id == LAST_PAGE:
         return {"lastFileId": LAST_PAGE, "fileList": []}
     # GUESS: startTime/endTime filter on createAt, both ends inclusive.
@@ -207,6 +218,7 @@ def find_download(app: EmulatorApp, path: str) -> tuple[int, Node | None]:
     node = state.nodes.get(file_part.split(".", 1)[0])
     if node is None or node.is_folder or state.download_path(node) != path:
         return 404, None
+    state.settle_review(node)
     if node.status > REVIEW_REJECTED_ABOVE:
         return 403, node
     return 200, node

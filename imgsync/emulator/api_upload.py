@@ -32,6 +32,7 @@ from .protocol import (
     MSG_UPLOAD_FAILED,
     ApiError,
     bad_request,
+    missing_parent,
 )
 
 ETAG_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -95,7 +96,7 @@ def create(call: Call) -> dict[str, Any]:
         raise bad_request(f"size: at most {MAX_FILE_SIZE} bytes")
     parent = state.folder(parent_id)
     if parent is None:
-        raise bad_request(f"parentFileID: no folder {parent_id!r}")
+        raise missing_parent(state.settings.missing_parent, "parentFileID", parent_id)
     slice_size = app.settings.slice_size
     clash = state.child_named(parent.file_id, filename)
     if clash is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from .api_tree import render_node
 from .app import EmulatorApp
 from .faults import FaultPlanError
+from .media import MAX_FILE_SIZE, has_image_extension
 from .model import DriveFile, to_json
 from .protocol import is_json_integer
 from .settings import SettingsError
@@ -74,40 +75,80 @@ def get_config(app: EmulatorApp, body: Any) -> dict[str, Any]:
 
 
 def set_review(app: EmulatorApp, body: Any) -> dict[str, Any]:
+    """``{"etag", "status"}``: the review's verdict on that content, for files now and later.
+    With ``"delay_s"`` the files there now keep their status that many seconds more: a rejection
+    that arrives after the upload."""
     spec = _object(body, "review")
-    etag, status = spec.get("etag"), spec.get("status")
+    etag, status, delay_s = spec.get("etag"), spec.get("status"), spec.get("delay_s")
     if not isinstance(etag, str) or not etag:
         raise ControlError("review: etag must be a non-empty string")
     if not is_json_integer(status) or status < 0:
         raise ControlError("review: status must be an integer >= 0 (above 100 = rejected)")
+    if delay_s is not None and (
+        not isinstance(delay_s, int | float) or isinstance(delay_s, bool) or delay_s < 0
+    ):
+        raise ControlError("review: delay_s must be a number >= 0 (seconds)")
     with app.state.lock:
-        updated = app.state.set_review(etag.lower(), status)
+        updated = app.state.set_review(
+            etag.lower(), status, None if delay_s is None else float(delay_s)
+        )
         app.state.commit()
     return {"ok": True, "updated": updated}
+
+
+_DRIVE_SHAPE = (
+    'drive: expected {"files": [{"fileID", "filename", "content_b64"}]}'
+    ' (or "size" instead of content_b64 for a file a copy never reads)'
+)
+
+
+def _drive_entry(entry: Any) -> tuple[str, str, bytes | None, int]:
+    """(fileID, filename, bytes or None, size) of one seeded drive file.
+
+    ``size`` alone (no ``content_b64``) declares a file the copy never reads, as the reference
+    passes such files over before reading them: one over 100 MiB or one not named as an image.
+    Seeding it then costs no bytes. With both, the size must be that of the bytes.
+    """
+    if not isinstance(entry, dict):
+        raise ControlError("drive: each file must be an object")
+    file_id, filename, content = (entry.get(k) for k in ("fileID", "filename", "content_b64"))
+    size = entry.get("size")
+    if not isinstance(file_id, str) or not file_id or not isinstance(filename, str):
+        raise ControlError("drive: fileID and filename must be strings")
+    if size is not None and (not is_json_integer(size) or size < 0):
+        raise ControlError(f"drive: size of {file_id} must be an integer >= 0")
+    if content is None:
+        if size is None:
+            raise ControlError(_DRIVE_SHAPE)
+        if size <= MAX_FILE_SIZE and has_image_extension(filename):
+            raise ControlError(
+                f"drive: {file_id} needs content_b64: a copy reads an image of at most"
+                f" {MAX_FILE_SIZE} bytes (size alone is for larger files or other formats)"
+            )
+        return file_id, filename, None, size
+    if not isinstance(content, str):
+        raise ControlError(f"drive: content_b64 of {file_id} must be a string")
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ControlError(f"drive: content_b64 of {file_id} is not base64") from exc
+    if size is not None and size != len(data):
+        raise ControlError(f"drive: size of {file_id} is {size}, its content {len(data)} bytes")
+    return file_id, filename, data, len(data)
 
 
 def seed_drive(app: EmulatorApp, body: Any) -> dict[str, Any]:
     """Add (or replace, by fileID) files of the cloud drive that copy tasks read."""
     files = _object(body, "drive").get("files")
     if not isinstance(files, list):
-        raise ControlError('drive: expected {"files": [{"fileID", "filename", "content_b64"}]}')
-    decoded: list[tuple[str, str, bytes]] = []
-    for entry in files:
-        if not isinstance(entry, dict):
-            raise ControlError("drive: each file must be an object")
-        file_id, filename, content = (entry.get(k) for k in ("fileID", "filename", "content_b64"))
-        if not all(isinstance(v, str) for v in (file_id, filename, content)) or not file_id:
-            raise ControlError("drive: fileID, filename and content_b64 must be strings")
-        try:
-            decoded.append((file_id, filename, base64.b64decode(content, validate=True)))
-        except (binascii.Error, ValueError) as exc:
-            raise ControlError(f"drive: content_b64 of {file_id} is not base64") from exc
+        raise ControlError(_DRIVE_SHAPE)
+    decoded = [_drive_entry(entry) for entry in files]
     state = app.state
     with state.lock:
-        for file_id, filename, data in decoded:
+        for file_id, filename, data, size in decoded:
             old = state.drive.get(file_id)
-            etag = state.blobs.put_blob(data)
-            state.drive[file_id] = DriveFile(file_id, filename, etag, len(data))
+            etag = state.blobs.put_blob(data) if data is not None else ""
+            state.drive[file_id] = DriveFile(file_id, filename, etag, size)
             if old is not None and old.etag != etag:
                 state.release_blob(old.etag)
         state.mark_dirty()

@@ -46,6 +46,10 @@ class Node:
     size: int = 0
     status: int = 0
     total_traffic: int = 0
+    # An asynchronous review under way: at ``review_due`` (state clock) the status becomes
+    # ``review_verdict``; 0 when no review is pending.
+    review_due: float = 0.0
+    review_verdict: int = 0
 
 
 @dataclass
@@ -136,7 +140,11 @@ class CopyTask:
 
 @dataclass
 class DriveFile:
-    """A file on the seeded cloud drive that copy tasks read; bytes are the blob ``etag``."""
+    """A file on the seeded cloud drive that copy tasks read; bytes are the blob ``etag``.
+
+    ``etag`` is "" for a file seeded by its size alone (a copy never reads it: it is over 100 MiB,
+    or not named as an image), so tests need not send 100 MiB to seed one.
+    """
 
     file_id: str
     filename: str

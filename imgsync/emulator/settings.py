@@ -24,6 +24,17 @@ DEFAULT_OFFLINE_TIMEOUT_S = 30.0
 # GUESS: the offline task status 3 "重试中" means the service retries; how often is undocumented.
 DEFAULT_OFFLINE_RETRIES = 1
 
+# What create, mkdir and list answer when the parent folder they name no longer exists (deleted in
+# the console while a client still holds its ID). Undocumented (api-facts "Still unconfirmed" 1):
+# "named" (GUESS, the default) refuses with code 1 and a message naming the parameter and the ID;
+# "not_found" answers code 5066 (file does not exist) without naming it; "silent" makes list answer
+# an empty last page and create and mkdir refuse with code 1 and a message that names nothing.
+MISSING_PARENT_ANSWERS = ("named", "not_found", "silent")
+# mkdir's ``name`` is typed []string but the reference's example sends a string (api-facts "Still
+# unconfirmed" 2): "both" (GUESS, the default) takes either; "string" or "list" refuses the other
+# form with code 1.
+MKDIR_NAME_FORMS = ("both", "string", "list")
+
 
 class SettingsError(ValueError):
     """A ``/_emulator/config`` change that cannot be applied; the message names the key."""
@@ -45,6 +56,14 @@ class Settings:
     offline_retries: int = DEFAULT_OFFLINE_RETRIES  # extra attempts after a network failure
     hold_tasks: bool = False  # True parks offline and copy tasks before they start working
     refuse_platform_on_put: bool = True  # the reference says not to send Platform on the PUT
+    # 0: the content review decides when a file is made. N: a new file shows the pending status
+    # for N seconds, then the review's verdict (api-facts "Still unconfirmed" 3).
+    review_delay_s: float = 0.0
+    # The share (0..1) of new files without a verdict of their own that the review rejects,
+    # chosen by content (the etag), so the same bytes always get the same verdict.
+    review_reject_share: float = 0.0
+    missing_parent: str = "named"  # one of MISSING_PARENT_ANSWERS
+    mkdir_name: str = "both"  # one of MKDIR_NAME_FORMS
 
     def updated(self, changes: Mapping[str, Any]) -> Settings:
         """A copy with ``changes`` applied, or :class:`SettingsError` naming the first bad key."""
@@ -80,6 +99,19 @@ def _validate(key: str, value: Any) -> Any:
     if key == "slice_size":
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SettingsError(f"{key}: expected an integer >= 1, got {value!r}")
+        return value
+    if key == "review_delay_s":
+        if not _is_number(value) or value < 0:
+            raise SettingsError(f"{key}: expected a number >= 0, got {value!r}")
+        return float(value)
+    if key == "review_reject_share":
+        if not _is_number(value) or not 0 <= value <= 1:
+            raise SettingsError(f"{key}: expected a number from 0 to 1, got {value!r}")
+        return float(value)
+    if key in ("missing_parent", "mkdir_name"):
+        choices = MISSING_PARENT_ANSWERS if key == "missing_parent" else MKDIR_NAME_FORMS
+        if value not in choices:
+            raise SettingsError(f"{key}: expected one of {list(choices)}, got {value!r}")
         return value
     if key in ("token_ttl_s", "url_ttl_s", "offline_timeout_s"):
         if not _is_number(value) or value <= 0:

@@ -54,6 +54,14 @@ ID_SUFFIX_ALPHABET = string.ascii_letters + string.digits
 # Reference: "status" of the example image is 2; folders show 0. GUESS: 2 = passed review.
 DEFAULT_FILE_STATUS = 2
 FOLDER_STATUS = 0
+# GUESS: what a file shows while an asynchronous review is under way (review_delay_s); nothing
+# documents the statuses 0..100.
+PENDING_REVIEW_STATUS = 0
+# GUESS: the status review_reject_share gives; the reference says only "大于100为审核驳回文件".
+SHARE_REJECTED_STATUS = 150
+# review_reject_share picks files by the first 32 bits of their etag, as a fraction of this.
+ETAG_PREFIX_HEX = 8
+ETAG_PREFIX_RANGE = 16**ETAG_PREFIX_HEX
 # api-facts: "At most 3 live tokens per clientID: issuing a 4th silently logs out the oldest".
 MAX_LIVE_TOKENS = 3
 # Offline task ids are numbers (reference example 403316); start in that neighbourhood.
@@ -254,11 +262,15 @@ class State:
     def _add(self, parent_id: str, name: str, *, is_folder: bool, etag: str, size: int) -> Node:
         parent_id = parent_id or self.root_id
         now = self.clock()
-        status = FOLDER_STATUS if is_folder else self.review.get(etag, DEFAULT_FILE_STATUS)
+        status = FOLDER_STATUS if is_folder else self.review_verdict(etag)
         node = Node(
             self.new_file_id(), name, parent_id, is_folder, now, now, self._take_oss_index(),
             etag=etag, size=size, status=status,
         )  # fmt: skip
+        delay = self.settings.review_delay_s
+        if not is_folder and delay > 0:
+            node.status, node.review_verdict = PENDING_REVIEW_STATUS, status
+            node.review_due = now + delay
         self.nodes[node.file_id] = node
         self.children_of.setdefault(parent_id, {})[node.file_id] = node
         if is_folder:
@@ -298,7 +310,7 @@ class State:
 
     def release_blob(self, etag: str) -> None:
         """Delete a blob once no object and no drive file refers to it."""
-        if any(n.etag == etag for n in self.files()):
+        if not etag or any(n.etag == etag for n in self.files()):
             return
         if any(d.etag == etag for d in self.drive.values()):
             return
@@ -306,16 +318,48 @@ class State:
             return
         self.blobs.delete_blob(etag)
 
-    def set_review(self, etag: str, status: int) -> int:
-        """Give every file with ``etag``, now and later, review ``status``; return how many now."""
+    def review_verdict(self, etag: str) -> int:
+        """The status the content review gives a new file with ``etag``: its own verdict
+        (``/_emulator/review``), else rejected when ``review_reject_share`` picks its content,
+        else passed."""
+        explicit = self.review.get(etag)
+        if explicit is not None:
+            return explicit
+        share = self.settings.review_reject_share
+        if share > 0 and len(etag) >= ETAG_PREFIX_HEX:
+            try:
+                picked = int(etag[:ETAG_PREFIX_HEX], 16) < share * ETAG_PREFIX_RANGE
+            except ValueError:
+                picked = False
+            if picked:
+                return SHARE_REJECTED_STATUS
+        return DEFAULT_FILE_STATUS
+
+    def set_review(self, etag: str, status: int, delay_s: float | None = None) -> int:
+        """Make ``status`` the review's verdict on ``etag``, for files now and later; return how
+        many files there are now. Without ``delay_s`` they get it at once; with it they keep their
+        status for ``delay_s`` seconds more (a rejection that arrives later)."""
         self.review[etag] = status
         changed = 0
+        now = self.clock()
         for node in self.files():
             if node.etag == etag:
-                node.status = status
+                if delay_s is None:
+                    node.status, node.review_due = status, 0.0
+                else:
+                    node.review_verdict, node.review_due = status, now + delay_s
+                    self.settle_review(node)
                 changed += 1
         self.mark_dirty()
         return changed
+
+    def settle_review(self, node: Node) -> Node:
+        """Apply a pending review whose time has come (checked whenever a file is shown or
+        served, so no thread is needed); returns ``node``."""
+        if node.review_due and self.clock() >= node.review_due:
+            node.status, node.review_due = node.review_verdict, 0.0
+            self.mark_dirty()
+        return node
 
     def download_path(self, node: Node) -> str:
         """Path part of an object's downloadURL: /dl/<uid>/<fileId>.<ext> (no dot without ext)."""

@@ -6,6 +6,12 @@ request; a URL costs one lookup, and one already on the user's image bed none at
 here first and builds an :class:`~imgsync.engine.uploader.Uploader` (and its API client) only for
 the items left over, so a run answered from the cache never imports the HTTP stack.
 
+The index answers alone only what it may vouch for (:class:`IndexTrust`): an entry the service
+confirmed within ``cache.verify_after``, whose content review had ended and did not reject it. Any
+other entry falls through to the uploader, which checks it with one ``detail`` before its link is
+handed out (:meth:`imgsync.engine.transfer.Transfer.vouched`); with ``--no-cache`` the index
+answers nothing at all.
+
 Remote URLs are also answered here when the remote-image policy says no request is to be made
 (:mod:`imgsync.engine.remote_policy`): every link under ``sync.remote = "keep"``, links that are
 clearly not images, and URLs that failed in an earlier run and whose back-off has not passed. A
@@ -54,6 +60,31 @@ UploadRest = Callable[[Sequence[Item], OnResult], object]
 # The link settings' word for the custom-domain link (docs/contract.md, ``upload.link``).
 USER_SELF_URL = "userSelfURL"
 
+NS_PER_S = 1_000_000_000
+
+
+class IndexTrust:
+    """When the local index may hand out a link without asking the service.
+
+    An entry is vouched for while the service confirmed it within ``cache.verify_after`` (its
+    ``checked_ns``), its content review has ended and did not reject it; with
+    ``settings.skip_index`` (``--no-cache``) no entry is. ``clock_ns`` is the wall clock (Unix
+    nanoseconds) the entries' ages are judged by.
+    """
+
+    def __init__(self, settings: Settings, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.skip = settings.skip_index
+        self.verify_after_ns = int(settings.cache.verify_after_s * NS_PER_S)
+        self._clock_ns = clock_ns
+
+    def vouches_for(self, obj: RemoteObject) -> bool:
+        """Whether ``obj``'s link may be handed out from the index alone."""
+        return not (self.skip or obj.rejected or obj.review_pending or self.stale(obj))
+
+    def stale(self, obj: RemoteObject) -> bool:
+        """Whether the service last confirmed ``obj`` longer than ``cache.verify_after`` ago."""
+        return self._clock_ns() - obj.checked_ns > self.verify_after_ns
+
 
 class CacheAnswers:
     """Answers items from the local index alone, or says it cannot (None); thread-safe.
@@ -65,9 +96,16 @@ class CacheAnswers:
     """
 
     def __init__(
-        self, settings: Settings, cache: Cache, *, clock_ns: Callable[[], int] = time.time_ns
+        self,
+        settings: Settings,
+        cache: Cache,
+        *,
+        trust: IndexTrust | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
+        # Which entries may be answered alone; the uploader passes the one its transfer uses.
+        self.trust = trust or IndexTrust(settings, clock_ns)
         self._cache = cache
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
@@ -148,7 +186,10 @@ class CacheAnswers:
     def lookup_path(self, path: Path) -> tuple[RemoteObject | None, str | None]:
         """The good remote object for a local file, and the md5 known for it, from one ``stat``
         and two indexed lookups (no read). Either may be None: nothing known, or a file whose md5
-        is known but whose object is not (or was rejected by the content review)."""
+        is known but whose object is not (or is not vouched for: rejected by the content review,
+        its review not ended, not confirmed for too long). With ``--no-cache``, neither."""
+        if self.trust.skip:
+            return None, None
         try:
             st = os.stat(path)
         except (OSError, ValueError):
@@ -161,14 +202,18 @@ class CacheAnswers:
         return self.lookup_object(md5, st.st_size), md5
 
     def lookup_object(self, md5: str, size: int) -> RemoteObject | None:
-        """The good remote object holding this content, or None (unknown, or rejected)."""
+        """The good remote object holding this content, or None (unknown, or not vouched for)."""
+        if self.trust.skip:
+            return None
         found = self._cache.get_object(md5, size)
-        return None if found is None or found.rejected else found
+        return found if found is not None and self.trust.vouches_for(found) else None
 
     def lookup_url(self, url: str) -> RemoteObject | None:
-        """The good remote object a URL was migrated to, or None (unknown, or rejected)."""
+        """The good remote object a URL was migrated to, or None (unknown, or not vouched for)."""
+        if self.trust.skip:
+            return None
         found = self._cache.get_url(url)
-        return None if found is None or found.rejected else found
+        return found if found is not None and self.trust.vouches_for(found) else None
 
     def hosted_prefixes(self) -> tuple[str, ...]:
         """Where links on the user's image bed start: ``upload.hosted_prefixes``, plus the

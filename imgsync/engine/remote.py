@@ -198,9 +198,11 @@ class RemoteFetcher:
         A task started for ``url`` in an earlier run and not settled is asked instead of starting
         another; a task started now is remembered as soon as the service names it.
         """
-        folder_id = self._folders.ensure(self.settings.upload.remote_folder)
         name = migration_name(url, ext)
-        existing = self._folders.find_file(folder_id, name)
+        folder_id, existing = self._folders.within(  # a folder that is gone is made again
+            self.settings.upload.remote_folder,
+            lambda folder: (folder, self._folders.find_file(folder, name)),
+        )
         if existing is not None:
             log.info("%s: already migrated as %s", shown_url(url), existing.file_id)
             return self._transfer.remember(existing, source_url=url)

@@ -16,10 +16,17 @@ URLs) :mod:`imgsync.engine.uploader`'s.
 4. **detail** - the link (``downloadURL``, or ``userSelfURL``) and the review status: above 100
    the content review rejected the image and its link will not serve, so the item fails and
    nothing is cached as good.
+
+Content the index knows is not sent again, but its entry is not trusted blindly
+(:meth:`Transfer.vouched`): one the index cannot vouch for (not confirmed within
+``cache.verify_after``, its review not ended) is checked with one ``detail`` first. Gone: it is
+forgotten and the content uploaded afresh. Rejected: it is remembered as rejected, its link is
+never handed out again, and the item fails saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -27,8 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from imgsync.engine.cached import IndexTrust
 from imgsync.engine.content import Content
-from imgsync.engine.folders import CODE_GENERIC, ImageBedFolders, candidate_names
+from imgsync.engine.folders import (
+    CODE_GENERIC,
+    FolderGone,
+    ImageBedFolders,
+    candidate_names,
+    names_folder,
+)
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.engine.results import CACHED, REUSED, UPLOADED, Sent, Stored
 from imgsync.errors import (
@@ -37,6 +51,7 @@ from imgsync.errors import (
     ConfigError,
     ImgsyncError,
     ItemError,
+    NotFound,
     StillVerifying,
     UsageError,
 )
@@ -67,13 +82,26 @@ class ReviewRejected(ItemError):
     """The service's content review rejected the image: its link will not serve."""
 
 
+def rejection(remote: RemoteFile | RemoteObject, *, later: bool = False) -> ReviewRejected:
+    """The error of an image the content review rejected; ``later`` when it was found on a check
+    after its link had been handed out."""
+    file_id = remote.file_id
+    when = " after its link was handed out" if later else ""
+    return ReviewRejected(
+        f"rejected by content review{when} (status {remote.status}): the image bed will not"
+        f" serve it ({remote.filename}, fileID {file_id}); imgsync never hands out its link"
+        f" again (`imgsync rm {file_id}` deletes it)"
+    )
+
+
 class Transfer:
     """Puts content on the image bed once per run and caches what the service answered.
 
     Its collaborators are passed in ready (:meth:`imgsync.engine.uploader.Uploader.from_settings`
     builds them): ``api`` makes the calls, ``cache`` remembers what the service answered,
     ``folders`` places files, ``now`` dates their names, ``sleep`` and ``clock`` space the
-    completion polls and bound their wait.
+    completion polls and bound their wait; ``trust`` says which index entries need checking first
+    (by default from ``settings``).
     """
 
     def __init__(
@@ -86,8 +114,10 @@ class Transfer:
         now: Callable[[], datetime],
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        trust: IndexTrust | None = None,
     ) -> None:
         self.settings = settings
+        self.trust = trust or IndexTrust(settings)
         self._api = api
         self._cache = cache
         self._folders = folders
@@ -102,14 +132,53 @@ class Transfer:
         """Put ``content`` on the image bed (once) and remember it; return the object and whether
         it was ``uploaded``, ``reused`` or (found meanwhile by another thread) ``cached``."""
         with self._content_locks.hold(f"{content.md5}:{content.size}"):
-            obj = self._cache.get_object(content.md5, content.size)
-            if obj is not None and not obj.rejected:
-                return obj, CACHED
+            if not self.trust.skip:
+                known = self._cache.get_object(content.md5, content.size)
+                obj = self.vouched(known) if known is not None else None
+                if obj is not None:
+                    return obj, CACHED
             folder_template = self.settings.upload.folder if folder is None else folder
             file_id, status = self._put(content, name, ext, folder_template)
             remote = self._api.detail(file_id)
             obj = self.remember(remote, md5=content.md5, size=content.size)
             return obj, status
+
+    def vouched(self, obj: RemoteObject) -> RemoteObject | None:
+        """``obj`` (an index entry) if its link may be handed out, checked with one ``detail``
+        when the index cannot vouch for it; None when it is gone from the image bed (forgotten).
+
+        A rejected image raises :class:`ReviewRejected`: at once when the index learned so
+        within ``cache.verify_after``, else after a check (the review may have changed its mind).
+        """
+        if self.trust.vouches_for(obj):
+            return obj
+        if obj.rejected and not self.trust.stale(obj):
+            raise rejection(obj)
+        return self.recheck(obj)
+
+    def recheck(self, obj: RemoteObject) -> RemoteObject | None:
+        """Ask the service about an index entry: the entry refreshed (confirmed now), or None when
+        the file is gone or no longer holds that content (forgotten). A rejection is remembered -
+        never handed out again, and the next sync reads every note to report those linking to
+        it - and raised as :class:`ReviewRejected`."""
+        try:
+            remote = self._api.detail(obj.file_id)
+        except NotFound:
+            log.info("%s (%s) is gone from the image bed; forgetting it", obj.filename, obj.file_id)
+            self._cache.forget_file_id(obj.file_id)
+            return None
+        same = remote.etag.lower() == obj.md5 and remote.size == obj.size
+        if remote.is_folder or not same:
+            log.info("%s no longer holds the content the index filed it under", obj.file_id)
+            self._cache.forget_file_id(obj.file_id)
+            return None
+        if remote.rejected:
+            rejected = self._as_object(remote, obj.md5, obj.size)
+            if not obj.rejected:
+                log.info("%s (%s) was rejected by content review", obj.filename, obj.file_id)
+            self._cache.put_rejected(rejected)
+            raise rejection(remote, later=not obj.rejected)
+        return self.remember(remote, md5=obj.md5, size=obj.size)
 
     def remember(
         self,
@@ -119,15 +188,26 @@ class Transfer:
         size: int | None = None,
         source_url: str | None = None,
     ) -> RemoteObject:
-        """Check a remote file's review status and link, then cache it as good."""
+        """Check a remote file's review status and link, then cache it as good (its review may
+        not have ended: then it is checked again on its next use). A rejected file is cached as
+        rejected, so it is never handed out, and raises :class:`ReviewRejected`."""
         if remote.rejected:
-            raise ReviewRejected(
-                f"rejected by content review (status {remote.status}): the image bed will not "
-                f"serve it ({remote.filename}, fileID {remote.file_id})"
-            )
+            # An etag that is no md5 cannot be a lookup key: then there is nothing to remember.
+            with contextlib.suppress(ValueError):
+                self._cache.put_object(self._as_object(remote, md5, size))
+            raise rejection(remote)
         if not remote.download_url:
             raise ItemError(f"the service gave no link for {remote.filename} ({remote.file_id})")
-        obj = RemoteObject(
+        obj = self._as_object(remote, md5, size)
+        if source_url is not None:
+            self._cache.put_url(source_url, obj)
+        else:
+            self._cache.put_object(obj)
+        return obj
+
+    @staticmethod
+    def _as_object(remote: RemoteFile, md5: str | None, size: int | None) -> RemoteObject:
+        return RemoteObject(
             md5=md5 or remote.etag,
             size=remote.size if size is None else size,
             file_id=remote.file_id,
@@ -136,36 +216,37 @@ class Transfer:
             status=remote.status,
             filename=remote.filename,
         )
-        if source_url is not None:
-            self._cache.put_url(source_url, obj)
-        else:
-            self._cache.put_object(obj)
-        return obj
 
     def _put(self, content: Content, name: str, ext: str, folder_template: str) -> tuple[str, Sent]:
-        """create → (reuse | slices → complete); return the file ID and the status word."""
+        """create → (reuse | slices → complete) in the configured folder; return the file ID and
+        the status word. A folder that turns out to be gone is made again (once per run)."""
         candidates = candidate_names(
             self.settings.upload.filename, md5=content.md5, name=name, ext=ext, now=self._now()
         )
+        return self._folders.within(
+            folder_template,
+            lambda folder_id: self._put_in(folder_id, folder_template, content, candidates),
+        )
+
+    def _put_in(
+        self, folder_id: str, folder_template: str, content: Content, candidates: list[str]
+    ) -> tuple[str, Sent]:
         folders = self._folders
-        folder_id = folders.ensure(folder_template)
-        revalidated = False
         index = 0
         while index < len(candidates):
             filename = candidates[index]
             try:
                 created = self._api.create(folder_id, filename, content.md5, content.size)
             except ApiError as exc:
-                if exc.retryable or exc.code != CODE_GENERIC:
+                if exc.retryable or exc.code != CODE_GENERIC or names_folder(exc, folder_id):
                     raise
                 existing = self._find_file_or_none(folder_id, filename)
                 if existing is None:
-                    # Perhaps the cached folder was deleted on the image bed: look it up afresh.
-                    if revalidated or not folders.forget_unconfirmed(folder_template):
-                        raise
-                    revalidated = True
-                    folder_id = folders.ensure(folder_template)
-                    continue
+                    if folders.unconfirmed(folder_template):
+                        # Refused, and the folder does not list the name: a folder deleted on
+                        # the image bed may list as empty.
+                        raise FolderGone(folder_id, exc) from exc
+                    raise
                 if existing.etag.lower() == content.md5 and existing.size == content.size:
                     # An earlier run (perhaps killed before it could cache) put it there.
                     log.info("%s already on the image bed as %s", filename, existing.file_id)
@@ -208,9 +289,9 @@ class Transfer:
         try:
             return self._folders.find_file(folder_id, filename)
         except ApiError as exc:
-            if exc.retryable or isinstance(exc, FATAL_ERRORS):
-                raise
-            return None  # e.g. the folder does not exist (any more)
+            if exc.retryable or isinstance(exc, FATAL_ERRORS) or names_folder(exc, folder_id):
+                raise  # a folder that is gone is made again by ImageBedFolders.within
+            return None
 
     def _transfer(
         self, content: Content, created: CreateResult, folder_id: str, filename: str

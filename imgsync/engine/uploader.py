@@ -6,7 +6,9 @@ below it is split by subject:
 
 1. **cache** - :mod:`imgsync.engine.cached` answers what the local index knows without a read or a
    request. A job asks it first and builds an uploader only for the rest; the uploader asks it
-   again (another thread or run may have stored the item meanwhile).
+   again (another thread or run may have stored the item meanwhile), and checks with one
+   ``detail`` an entry the index cannot vouch for (too old, its review not ended) before its link
+   is handed out: a deleted image is uploaded afresh, a rejected one reported.
 2. **read and hash** - :mod:`imgsync.engine.content` reads a small image exactly once.
 3. **create, slices, complete, detail** - :mod:`imgsync.engine.transfer` puts the content on the
    image bed once: instant reuse when the service already holds it, else slices, completion and
@@ -46,15 +48,8 @@ from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import Item, is_file_uri, is_url, item_key, resolve_item
 from imgsync.engine.keyedlocks import KeyedLocks
 from imgsync.engine.remote import RemoteFetcher
-from imgsync.engine.results import (
-    CACHED,
-    LOCAL,
-    REMOTE,
-    SKIPPED,
-    Kind,
-    UploadResult,
-    failed_result,
-)
+from imgsync.engine.results import CACHED, LOCAL, REMOTE, SKIPPED, Kind, UploadResult, failed_result
+from imgsync.engine.review import ReviewCheck, recheck_reviews
 from imgsync.engine.transfer import FATAL_ERRORS, Transfer
 from imgsync.errors import CacheError, NetworkError, NotAnImage
 from imgsync.store.cache import Cache
@@ -92,7 +87,7 @@ class Uploader:
         self.cache = cache
         self.folders = folders
         self.transfer = transfer
-        self._answers = CacheAnswers(settings, cache)
+        self._answers = CacheAnswers(settings, cache, trust=transfer.trust)
         self._remote = RemoteFetcher(
             settings,
             api=api,
@@ -139,7 +134,7 @@ class Uploader:
                 close()
             raise
         now = now or datetime.now
-        folders = ImageBedFolders(api=api, cache=cache, now=now)
+        folders = ImageBedFolders(api=api, cache=cache, now=now, use_cache=not settings.skip_index)
         transfer = Transfer(
             settings, api=api, cache=cache, folders=folders, now=now, sleep=sleep, clock=clock
         )
@@ -246,6 +241,11 @@ class Uploader:
         pool.shutdown(wait=True)
         return [r for r in results if r is not None]
 
+    def recheck_reviews(self) -> ReviewCheck:
+        """Check every image of the index whose content review had not ended (``sync`` does it
+        before reading the notes); see :func:`imgsync.engine.review.recheck_reviews`."""
+        return recheck_reviews(self.cache, self.transfer)
+
     # -- local files ------------------------------------------------------------------------------
 
     def _upload_local(self, path: Path, shown: str) -> UploadResult:
@@ -272,6 +272,11 @@ class Uploader:
             if answered is not None:
                 return answered
             self._check_outage()
+            known = None if self.transfer.trust.skip else self.cache.get_url(url)
+            checked = self.transfer.vouched(known) if known is not None else None
+            if checked is not None:
+                self.cache.put_url(url, checked)
+                return self._answers.result(url, REMOTE, CACHED, checked)
             obj, status = self._remote.fetch(url)
         return self._answers.result(url, REMOTE, status, obj)
 

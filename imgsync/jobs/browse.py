@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 # that ``{year}`` in it stays text.
 _TEMPLATE_ESCAPES = str.maketrans({"{": "{{", "}": "}}"})
 
-# mkdir's word for a path that is there now, made or found (the engine's walk does not say which).
-READY = "ready"
+# mkdir's words for a path that is there now: its last level made by this command, or found.
+CREATED = "created"
+EXISTS = "exists"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def make_folders(bed: ImageBed, paths: Sequence[str]) -> list[ItemOutcome]:
     """Make each folder path, with every missing level; one that exists already is fine.
 
     Each level is checked with the service (the index's folder IDs are not trusted: the folder
-    may have been deleted in the console), and the IDs found are remembered in the index.
+    may have been deleted in the console), and the IDs found are remembered in the index. The
+    outcome says ``created`` when its last level was made now, ``exists`` when it was there.
     """
     outcomes = []
     for path in paths:
@@ -100,11 +102,13 @@ def make_folders(bed: ImageBed, paths: Sequence[str]) -> list[ItemOutcome]:
                         ' no " \\ : * ? | > < and no surrounding spaces)'
                     )
             template = SEPARATOR.join(parts).translate(_TEMPLATE_ESCAPES)
-            bed.folders.forget_unconfirmed(template)
-            folder_id = bed.folders.ensure(template)
+            made = bed.folders.make(template)
         except Exception as exc:  # noqa: BLE001 - each path's failure is its own
             outcomes.append(failure(path, exc))
             continue
-        log.info("folder %s is %s", SEPARATOR.join(parts), folder_id)
-        outcomes.append(ItemOutcome(path, READY, file_id=folder_id, name=SEPARATOR.join(parts)))
+        log.info("folder %s is %s", SEPARATOR.join(parts), made.folder_id)
+        status = CREATED if made.created else EXISTS
+        outcomes.append(
+            ItemOutcome(path, status, file_id=made.folder_id, name=SEPARATOR.join(parts))
+        )
     return outcomes

@@ -5,7 +5,10 @@ link?" without a request. It is only worth having while it is true:
 
 - **verify** asks ``detail`` for every object the index holds for this account and drops the ones
   the service no longer has (deleted in the console, code 5066) or whose content review rejected
-  them (their links do not serve); links and statuses that changed are updated.
+  them (their links do not serve); links and statuses that changed are updated, and every object
+  kept counts as confirmed now (``cache.verify_after`` starts again). A rejected image stays in
+  the index marked rejected: never handed out again, and the next sync reports the notes that
+  link to it. Given notes, verify names the notes that link to each dropped image.
 - **rebuild** lists the whole image bed and records every file by content (md5 and size), so a
   new machine, or a fresh data folder, reuses every image already uploaded instead of uploading
   it again; objects the listing no longer shows are forgotten.
@@ -16,20 +19,14 @@ link?" without a request. It is only worth having while it is true:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from imgsync.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_UNREACHABLE,
-    ImgsyncError,
-    NetworkError,
-    NotFound,
-)
+from imgsync.errors import ImgsyncError, NetworkError, NotFound
 from imgsync.jobs.imagebed import ROOT_ID, ImageBed, Located, is_fatal, object_from_remote
+from imgsync.jobs.notelinks import read_note_links
 from imgsync.store.cache import Cache, CacheCorrupt, cache_path, remove_cache_files
 
 if TYPE_CHECKING:
@@ -67,9 +64,6 @@ class CacheStats:
     exists: bool
     counts: dict[str, int]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "exists": self.exists, **self.counts}
-
 
 def cache_stats(settings: Settings) -> CacheStats:
     """What the index of ``settings`` holds; no file is created to answer."""
@@ -93,13 +87,6 @@ class ClearReport:
     cleared: bool
     removed: list[Path]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "cleared": self.cleared,
-            "removed": [str(p) for p in self.removed],
-        }
-
 
 def clear_cache(settings: Settings) -> ClearReport:
     """Empty the index of every account; a file sqlite cannot open any more (damaged, or from a
@@ -121,28 +108,20 @@ def clear_cache(settings: Settings) -> ClearReport:
 
 @dataclass(frozen=True)
 class Dropped:
-    """An object verify dropped from the index, and why (``gone`` or ``rejected``)."""
+    """An object verify dropped from what the index hands out, and why (``gone`` or
+    ``rejected``); ``linked_from`` the notes given that link to it."""
 
     obj: RemoteObject
     reason: str
     status: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        obj = self.obj
-        return {
-            "fileID": obj.file_id,
-            "md5": obj.md5,
-            "filename": obj.filename,
-            "url": obj.download_url,
-            "reason": self.reason,
-            "status": self.status,
-        }
+    linked_from: tuple[Path, ...] = ()
 
 
 @dataclass
 class VerifyReport:
     """What verify found: how many objects it checked and kept, which it dropped, which it could
-    not check (each with the reason), and how many it updated (a link or status that changed)."""
+    not check (each with the reason), and how many it updated (a link or status that changed);
+    with notes given, how many were read and which could not be."""
 
     checked: int = 0
     kept: int = 0
@@ -150,31 +129,19 @@ class VerifyReport:
     dropped: list[Dropped] = field(default_factory=list)
     unchecked: list[tuple[RemoteObject, str]] = field(default_factory=list)
     unreachable: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every object was checked; 4 when the service could not be reached; else 1.
-        Dropping is what verify is for, not a failure."""
-        if not self.unchecked:
-            return EXIT_OK
-        return EXIT_UNREACHABLE if self.unreachable and not self.checked else EXIT_PARTIAL
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "kept": self.kept,
-            "updated": self.updated,
-            "dropped": [d.to_json() for d in self.dropped],
-            "unchecked": [
-                {"fileID": obj.file_id, "md5": obj.md5, "error": error}
-                for obj, error in self.unchecked
-            ],
-        }
+    notes: int = 0
+    note_problems: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def verify_cache(bed: ImageBed, on_object: Callable[[int], None] | None = None) -> VerifyReport:
+def verify_cache(
+    bed: ImageBed,
+    on_object: Callable[[int], None] | None = None,
+    *,
+    notes: Sequence[Path] = (),
+) -> VerifyReport:
     """Check every object of this account's index with ``detail``; drop the missing and the
-    rejected, update what changed. ``on_object(n)`` hears the count checked so far.
+    rejected, update what changed. ``on_object(n)`` hears the count checked so far. With
+    ``notes``, each dropped image says which notes below them link to it.
 
     Once the service cannot be reached (after the transport's retries), the objects not yet
     checked are reported unchecked instead of each waiting as long.
@@ -204,24 +171,45 @@ def verify_cache(bed: ImageBed, on_object: Callable[[int], None] | None = None) 
         report.checked += 1
         if on_object is not None:
             on_object(report.checked)
+    if notes and report.dropped:
+        _name_linking_notes(report, notes)
     return report
 
 
 def _check(cache: Cache, report: VerifyReport, obj: RemoteObject, remote: RemoteFile) -> None:
+    fresh = object_from_remote(remote)
+    same = fresh is not None and (fresh.md5, fresh.size) == (obj.md5, obj.size)
     if remote.rejected:
-        cache.forget_file_id(obj.file_id)
+        # Kept as rejected (never handed out again, and the next sync reports its notes); an
+        # entry that no longer describes the file is forgotten.
+        if fresh is not None and same:
+            cache.put_rejected(fresh)
+        else:
+            cache.forget_file_id(obj.file_id)
         report.dropped.append(Dropped(obj, REJECTED, remote.status))
         return
-    fresh = object_from_remote(remote)
-    if fresh is None or (fresh.md5, fresh.size) != (obj.md5, obj.size):
+    if fresh is None or not same:
         # Not the content the index filed it under (or no longer a file with a link).
         cache.forget_file_id(obj.file_id)
         report.dropped.append(Dropped(obj, GONE, remote.status))
         return
     report.kept += 1
-    if fresh != obj:
-        cache.put_object(fresh)
-        report.updated += 1
+    report.updated += fresh != obj
+    cache.put_object(fresh)  # confirmed now, changed or not
+
+
+def _name_linking_notes(report: VerifyReport, notes: Sequence[Path]) -> None:
+    links = read_note_links(notes)
+    report.notes, report.note_problems = links.notes, links.problems
+    report.dropped = [
+        replace(
+            dropped,
+            linked_from=tuple(
+                links.notes_linking(dropped.obj.download_url, dropped.obj.user_self_url)
+            ),
+        )
+        for dropped in report.dropped
+    ]
 
 
 # -- rebuild --------------------------------------------------------------------------------------
@@ -237,18 +225,6 @@ class RebuildReport:
     rejected: int = 0
     unusable: int = 0
     forgotten: int = 0
-
-    exit_code: int = EXIT_OK
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "folders": self.folders,
-            "files": self.files,
-            "recorded": self.recorded,
-            "rejected": self.rejected,
-            "unusable": self.unusable,
-            "forgotten": self.forgotten,
-        }
 
 
 def rebuild_cache(

@@ -17,26 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from imgsync.client.api import MAX_LIST_LIMIT, CopyFailure, CopyProgress
 from imgsync.engine.folders import CODE_GENERIC
-from imgsync.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_UNREACHABLE,
-    ApiError,
-    ImgsyncError,
-    NetworkError,
-)
-from imgsync.jobs.imagebed import (
-    ImageBed,
-    Located,
-    PollSpacing,
-    batched,
-    exit_status,
-    is_fatal,
-)
+from imgsync.errors import ApiError, ImgsyncError, NetworkError
+from imgsync.jobs.imagebed import ImageBed, Located, PollSpacing, batched, is_fatal
 
 __all__ = [
     "COPY_WAIT_LIMIT_S",
@@ -79,7 +64,7 @@ class CopyTaskReport:
     """One copy task: the IDs it was given, its state, and (after ``wait``) its failed files.
 
     ``error`` says why a task did not start, ended without copying, or was not followed to its
-    end; ``exit_code`` is 4 when that was because the service could not be reached.
+    end; ``unreachable`` marks that it was because the service could not be reached.
     """
 
     file_ids: list[str]
@@ -89,29 +74,18 @@ class CopyTaskReport:
     failures: list[CopyFailure] = field(default_factory=list)
     failures_total: int = 0
     error: str | None = None
-    exit_code: int = EXIT_OK
+    unreachable: bool = False
     progress: int | None = None  # the service's status code while followed
 
     @property
     def ok(self) -> bool:
+        """Whether the task started (and, followed, copied everything)."""
         return self.error is None and not self.failures_total and self.state != "failed"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "taskID": self.task_id or None,
-            "fileIDs": self.file_ids,
-            "status": self.state,
-            "failMsg": self.fail_msg or None,
-            "failed": [{"fileID": f.file_id, "filename": f.filename} for f in self.failures],
-            "failedTotal": self.failures_total,
-            "error": self.error,
-        }
-
     def mark_failed(self, error: str, exc: BaseException | None = None) -> None:
-        """Record why the task is not a success; a service out of reach makes it exit status 4."""
+        """Record why the task is not a success, and whether the service was out of reach."""
         self.error = error
-        unreachable = isinstance(exc, NetworkError) or getattr(exc, "retryable", False)
-        self.exit_code = EXIT_UNREACHABLE if unreachable else EXIT_PARTIAL
+        self.unreachable = isinstance(exc, NetworkError) or getattr(exc, "retryable", False)
 
 
 @dataclass(frozen=True)
@@ -121,19 +95,6 @@ class CopyReport:
     folder: Located
     tasks: list[CopyTaskReport]
     waited: bool
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every task started (and, waited for, copied everything); 4 when every problem
-        was the service being unreachable; else 1."""
-        return exit_status(self.tasks)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "folder": {"path": self.folder.shown, "fileID": self.folder.file_id},
-            "waited": self.waited,
-            "tasks": [task.to_json() for task in self.tasks],
-        }
 
 
 def copy_from_drive(
@@ -267,4 +228,4 @@ class _CopyRun:
             task.mark_failed(f"its failed files could not be read: {exc}", exc)
         if task.progress == CopyProgress.FAILED and task.error is None:
             task.error = f"the task failed: {task.fail_msg or 'no reason given'}"
-            task.exit_code = EXIT_PARTIAL
+            task.unreachable = False

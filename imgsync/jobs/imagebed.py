@@ -19,15 +19,13 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from imgsync.config import LINK_FIELDS
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.transfer import FATAL_ERRORS, POLL_INTERVAL_S
 from imgsync.engine.uploader import Uploader
 from imgsync.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
     EXIT_UNREACHABLE,
     ApiError,
     CacheError,
@@ -50,10 +48,8 @@ __all__ = [
     "ItemOutcome",
     "Located",
     "NotAFolder",
-    "Outcome",
     "PollSpacing",
     "batched",
-    "exit_status",
     "failure",
     "is_fatal",
     "object_from_remote",
@@ -89,15 +85,16 @@ def is_fatal(exc: BaseException) -> bool:
 class ItemOutcome:
     """What happened to one item of a manage command (an ID, a path, a URL), as it was given.
 
-    ``status`` is the command's word for what was done (``deleted``, ``moved``, ``ready``,
-    ``found``, ``started``, ``migrated``, ``exists``) or ``failed``; ``exit_code`` is the status
-    a failure maps to: 4 when the service could not be reached, else 1.
+    ``status`` is the command's word for what was done (``deleted``, ``moved``, ``created``,
+    ``found``, ``started``, ``migrated``, ``exists``) or ``failed``; ``unreachable`` marks a
+    failure because the service could not be reached or kept failing (after the transport's
+    retries), which a front end tells apart from a failure of the item itself.
     """
 
     input: str
     status: str
     error: str | None = None
-    exit_code: int = EXIT_OK
+    unreachable: bool = False
     file_id: str = ""
     name: str = ""
     url: str = ""
@@ -109,55 +106,18 @@ class ItemOutcome:
     def ok(self) -> bool:
         return self.error is None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "ok": self.ok,
-            "status": self.status,
-            "fileID": self.file_id or None,
-            "name": self.name or None,
-            "url": self.url or None,
-            "taskID": self.task_id or None,
-            "error": self.error,
-        }
-
 
 def failure(item: str, exc: BaseException, **known: str) -> ItemOutcome:
     """The failed outcome of ``item`` for ``exc``; a whole-command failure is raised again."""
     if is_fatal(exc) or not isinstance(exc, Exception):
         raise exc
-    if isinstance(exc, NotFound):
-        return ItemOutcome(item, ItemOutcome.FAILED, NOT_FOUND_TEXT, exc.exit_code, **known)
     if isinstance(exc, ImgsyncError):
-        return ItemOutcome(item, ItemOutcome.FAILED, str(exc), exc.exit_code, **known)
+        text = NOT_FOUND_TEXT if isinstance(exc, NotFound) else str(exc)
+        unreachable = exc.exit_code == EXIT_UNREACHABLE
+        return ItemOutcome(item, ItemOutcome.FAILED, text, unreachable, **known)
     return ItemOutcome(
-        item,
-        ItemOutcome.FAILED,
-        f"internal error: {type(exc).__name__}: {exc}",
-        EXIT_PARTIAL,
-        **known,
+        item, ItemOutcome.FAILED, f"internal error: {type(exc).__name__}: {exc}", **known
     )
-
-
-class Outcome(Protocol):
-    """Anything that reports one item's success and the exit status its failure maps to."""
-
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def exit_code(self) -> int: ...
-
-
-def exit_status(outcomes: Sequence[Outcome]) -> int:
-    """The command's exit status (docs/contract.md): 0 all done; 4 when every item failed because
-    the service could not be reached or kept failing; else 1 if any item failed."""
-    failed = [o for o in outcomes if not o.ok]
-    if not failed:
-        return EXIT_OK
-    if len(failed) == len(outcomes) and all(o.exit_code == EXIT_UNREACHABLE for o in failed):
-        return EXIT_UNREACHABLE
-    return EXIT_PARTIAL
 
 
 def batched(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -228,26 +188,6 @@ class Entry:
     path: str
     remote: RemoteFile
     link: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The object ``imgsync ls --json`` and ``imgsync info --json`` print for it."""
-        remote = self.remote
-        return {
-            "fileID": remote.file_id,
-            "name": remote.filename,
-            "path": self.path,
-            "type": "folder" if remote.is_folder else "file",
-            "size": remote.size,
-            "etag": remote.etag or None,
-            "status": remote.status,
-            "rejected": (not remote.is_folder) and remote.rejected,
-            "url": self.link or None,
-            "downloadURL": remote.download_url or None,
-            "userSelfURL": remote.user_self_url or None,
-            "parentFileID": remote.parent_file_id,
-            "createAt": remote.create_at,
-            "updateAt": remote.update_at,
-        }
 
 
 class ImageBed:

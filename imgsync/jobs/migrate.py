@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from imgsync.client.api import OfflineProgress
@@ -30,7 +30,6 @@ from imgsync.jobs.imagebed import (
     ItemOutcome,
     Located,
     PollSpacing,
-    exit_status,
     failure,
     is_fatal,
 )
@@ -61,17 +60,6 @@ class MigrateReport:
     folder: Located
     outcomes: list[ItemOutcome]
     waited: bool
-
-    @property
-    def exit_code(self) -> int:
-        return exit_status(self.outcomes)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "folder": {"path": self.folder.shown, "fileID": self.folder.file_id},
-            "waited": self.waited,
-            "items": [outcome.to_json() for outcome in self.outcomes],
-        }
 
 
 @dataclass

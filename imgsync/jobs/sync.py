@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgsync.engine.results import FAILED, SKIPPED
+from imgsync.engine.review import rejected_links
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from imgsync.jobs.sync_note import ScannedNote
     from imgsync.jobs.sync_uploads import SharedUploads
     from imgsync.notes.resolve import Resolved, Resolver
+    from imgsync.store.cache import RemoteObject
 
 __all__ = ["MAX_WAITING_NOTES", "SyncCounts", "Syncer"]
 
@@ -197,6 +199,17 @@ class Syncer:
             self._prefixes = tuple(sorted(prefixes))
         return self._prefixes
 
+    def _review_rejections(self) -> dict[str, RemoteObject]:
+        """The links of images the content review rejected, by link key; first (in a real run)
+        the images whose review had not ended are checked again (engine/review.py)."""
+        cache = self._open_cache()
+        if cache is None:
+            return {}
+        if not self.dry_run and cache.pending_review():
+            with self._uploader_factory() as uploader:
+                uploader.recheck_reviews()
+        return rejected_links(cache)
+
     # -- the run ----------------------------------------------------------------------------------
 
     def run(
@@ -242,6 +255,8 @@ class _Run:
         self.dry_run = syncer.dry_run
         self.report = SyncReport(dry_run=syncer.dry_run)
         self.counts = SyncCounts()
+        # Before the stamps are read: a rejection found now forgets them (engine/review.py).
+        self.rejected = syncer._review_rejections()
         # The stamps of the notes below the paths given only: a sync of one note reads one.
         self.freshness = NoteFreshness(
             syncer._open_cache(),
@@ -281,10 +296,11 @@ class _Run:
 
     def _walk(self, paths: Sequence[Path]) -> None:
         counts, report, unchanged = self.counts, self.report, self.freshness.unchanged
+        skip_index = self.syncer.settings.skip_index
         on_progress = self.on_progress
         for key, given, problem in walk_notes(paths):
             counts.notes_found += 1
-            if problem is None and unchanged(key):
+            if problem is None and not skip_index and unchanged(key):  # --no-cache: read all
                 # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
                 report.add_unchanged(key)
                 counts.notes_done += 1
@@ -421,6 +437,7 @@ class _Run:
                     root=scanned.resolver.root,
                     allow_outside_root=syncer.allow_outside_root,
                     dry_run=self.dry_run,
+                    rejected=self.rejected,
                 )
                 outcome.images.append(image)
                 if res.skip_reason is not None and image.status == SKIPPED and res.path:

@@ -10,7 +10,7 @@ that need them: a no-op re-sync never calls one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from imgsync.engine.results import (
     SKIPPED,
     UploadResult,
 )
+from imgsync.engine.review import link_key, rejected_link_text
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome
 from imgsync.notes.freshness import content_digest
@@ -205,13 +206,19 @@ def image_outcome(
     root: Path,
     allow_outside_root: bool,
     dry_run: bool,
+    rejected: Mapping[str, RemoteObject] | None = None,
 ) -> ImageOutcome:
     """What happened to one reference, given its image's result (None: none was needed, or in a
-    dry run, the index does not know the image)."""
+    dry run, the index does not know the image). ``rejected`` holds the links of images the
+    content review rejected (by :func:`~imgsync.engine.review.link_key`): a link to one of them
+    is a failure, since the image bed does not serve it."""
     ref = res.ref
     image = ImageOutcome(target=ref.target, kind=res.kind, status=SKIPPED, line=ref.line)
     if res.kind == HOSTED:
         image.url = res.url
+        found = rejected.get(link_key(res.url or "")) if rejected else None
+        if found is not None:
+            image.status, image.error = FAILED, rejected_link_text(found)
         return image
     if res.skip_reason is not None:
         image.error = res.skip_reason

@@ -50,7 +50,7 @@ class NoteFreshness:
         record: bool = True,
         under: Sequence[str] = (),
     ) -> None:
-        self._trusted, self._racy = cache.note_stat_keys(under) if cache is not None else ({}, {})
+        self._trusted, self._racy = cache.notes.stat_keys(under) if cache is not None else ({}, {})
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None
@@ -106,11 +106,11 @@ class NoteFreshness:
     def forget(self, note: Path) -> None:
         """Forget the note's stamp: its sync was not clean, so the next run looks at it again."""
         if self._writes is not None:
-            self._writes.forget_note(note)
+            self._writes.notes.forget(note)
 
     def _put(self, note: Path, st: os.stat_result, digest: str) -> None:
         if self._writes is not None:
-            self._writes.put_note(note, NoteStamp.from_stat(st, digest))
+            self._writes.notes.put(note, NoteStamp.from_stat(st, digest))
 
 
 def content_digest(raw: bytes) -> str:

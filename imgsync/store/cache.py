@@ -10,6 +10,13 @@ One sqlite file in the data folder answers, without a single request to the serv
 - *notes*: a note path → its stamp at the last clean sync, so an unchanged note is not even parsed;
 - *url attempts*: a remote image URL not on the image bed yet → its offline task and its failures
   (:mod:`imgsync.store.attempts`), so a dead link is not tried on every run.
+- *service facts*: what this account's service was found to do where the reference leaves it open
+  (which form of mkdir's ``name`` it takes).
+
+Each object carries when the service last vouched for it (``checked_ns``: when it was uploaded,
+listed or checked with ``detail``), so an entry that has grown old can be checked again before it
+is handed out; a rejected object stays known as rejected, so it is never handed out and the notes
+that link to it can be reported.
 
 Everything that belongs to an account (objects, urls, folders, notes) is kept under a *namespace*
 the caller chooses (the account's key, :attr:`imgsync.config.AccountSettings.key`), so a run
@@ -29,15 +36,17 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsync.errors import CacheError
-from imgsync.service import review_rejected
+from imgsync.service import REVIEW_PASSED, REVIEW_REJECTED_ABOVE, review_pending, review_rejected
 from imgsync.store.attempts import UrlAttempt, UrlAttempts
 from imgsync.store.db import CacheBusy, CacheCorrupt, Database, remove_cache_files
+from imgsync.store.notestamps import NoteStamp, NoteStamps
 from imgsync.store.schema import NAMESPACED_TABLES, TABLES
+from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key, stat_key
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -59,23 +68,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# A note's size, mtime (ns) and inode: what a trusted stamp must match.
-StatKey = tuple[int, int, int]
-
 CACHE_FILE_NAME = "cache.sqlite3"
-
-# A stat stamp recorded less than this long after the file's mtime is not trusted ("racy", as git
-# calls it): the file may change again within the filesystem's mtime granularity without its stamp
-# changing. 2 s is the coarsest common granularity (FAT); it also covers small clock skew on network
-# shares.
-RACY_WINDOW_NS = 2_000_000_000
 
 # Rows fetched per query by the iterators, so a long walk never holds a read transaction open
 # while the caller talks to the network (that would stop WAL checkpoints).
 ITER_BATCH = 500
 
 
-_OBJECT_COLUMNS = "md5, size, file_id, download_url, user_self_url, status, filename"
+_OBJECT_COLUMNS = (
+    "md5, size, file_id, download_url, user_self_url, status, filename, recorded_ns AS checked_ns"
+)
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _MD5_HEX_LEN = 32
@@ -92,6 +94,9 @@ class RemoteObject:
     user_self_url: str
     status: int
     filename: str
+    # When the service last vouched for it (uploaded, listed, checked): the row's time, in Unix
+    # nanoseconds; 0 for an object not read from the index. Not part of what the object *is*.
+    checked_ns: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         # The md5 is a lookup key: one spelling only, or a hit would be missed.
@@ -104,46 +109,11 @@ class RemoteObject:
         """Whether the service's content review rejected the image (its link will not serve)."""
         return review_rejected(self.status)
 
-
-@dataclass(frozen=True)
-class NoteStamp:
-    """What a note looked like after its last clean sync.
-
-    ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
-    later edit could have kept the same size and mtime: then only ``digest`` (the caller's hash of
-    the note's bytes) can prove the note unchanged.
-
-    ``recheck_ns``, when not 0, is when the stamp stops vouching for the note (wall clock): a note
-    whose only unfinished links are remote URLs that failed is clean until the first of their
-    back-offs ends, and must be looked at again then. The cache forgets such a stamp once due.
-    """
-
-    size: int
-    mtime_ns: int
-    inode: int
-    digest: str
-    stat_trusted: bool = field(default=True, compare=False)
-    recheck_ns: int = field(default=0, compare=False)
-
-    @classmethod
-    def from_stat(cls, st: os.stat_result, digest: str, *, recheck_ns: int = 0) -> NoteStamp:
-        """The stamp of a note whose ``os.stat`` is ``st`` and whose bytes hash to ``digest``,
-        vouching for it until ``recheck_ns`` (0: for good)."""
-        return cls(
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            inode=st.st_ino,
-            digest=digest,
-            recheck_ns=recheck_ns,
-        )
-
-    def matches_stat(self, st: os.stat_result) -> bool:
-        """Whether ``st`` proves the note unchanged without reading it."""
-        return self.stat_trusted and (st.st_size, st.st_mtime_ns, st.st_ino) == (
-            self.size,
-            self.mtime_ns,
-            self.inode,
-        )
+    @property
+    def review_pending(self) -> bool:
+        """Whether its content review had not ended when the service last said (a rejection may
+        still come)."""
+        return review_pending(self.status)
 
 
 def cache_path(data_dir: Path) -> Path:
@@ -168,6 +138,8 @@ class Cache:
         self.namespace = namespace
         self._clock_ns = clock_ns
         self._db = Database(path)
+        #: The notes' stamps after their last clean sync (:class:`NoteStamps`).
+        self.notes = NoteStamps(self._db, namespace, clock_ns)
         #: The tries at remote URLs not on the image bed yet (tasks started, failures).
         self.attempts = UrlAttempts(self._db, namespace, clock_ns)
 
@@ -275,6 +247,35 @@ class Cache:
                 return
             last = (rows[-1][0], rows[-1][1])
 
+    def put_rejected(self, obj: RemoteObject) -> None:
+        """Remember that the content review rejected ``obj`` (its status says so): it is never
+        handed out again. The note stamps of this account are forgotten with it, so the next sync
+        reads every note again and reports those that link to it."""
+        if not obj.rejected:
+            raise ValueError(f"{obj.file_id} is not rejected (status {obj.status})")
+
+        def put(conn: sqlite3.Connection) -> None:
+            self._upsert_object(conn, obj)
+            conn.execute("DELETE FROM notes WHERE namespace = ?", (self.namespace,))
+
+        self._db.write(put, transaction=True)
+
+    def pending_review(self) -> list[RemoteObject]:
+        """The objects whose content review had not ended when last checked."""
+        rows = self._db.all(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE namespace = ? AND status < ?",
+            (self.namespace, REVIEW_PASSED),
+        )
+        return [RemoteObject(*row) for row in rows]
+
+    def rejected_objects(self) -> list[RemoteObject]:
+        """The objects the content review rejected (their links do not serve)."""
+        rows = self._db.all(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE namespace = ? AND status > ?",
+            (self.namespace, REVIEW_REJECTED_ABOVE),
+        )
+        return [RemoteObject(*row) for row in rows]
+
     def link_folders(self) -> set[str]:
         """The download folder (``https://host/uid/``) of every link this namespace was handed:
         a link starting with one of them is already on the user's image bed."""
@@ -297,7 +298,7 @@ class Cache:
         row = self._db.one(
             "SELECT size, mtime_ns, ctime_ns, inode, md5, recorded_ns FROM file_hashes"
             " WHERE path = ?",
-            (_path_key(path),),
+            (path_key(path),),
         )
         if row is None:
             return None
@@ -309,14 +310,14 @@ class Cache:
             st.st_ino,
         ):
             return None
-        if _is_racy(mtime_ns, recorded_ns):
+        if is_racy(mtime_ns, recorded_ns):
             return None
         return md5
 
     def put_file_md5(self, path: Path, st: os.stat_result, md5: str) -> None:
         """Record that ``path``, as described by ``st`` (taken before hashing), has this md5."""
         values = (
-            _path_key(path),
+            path_key(path),
             st.st_size,
             st.st_mtime_ns,
             st.st_ctime_ns,
@@ -337,8 +338,8 @@ class Cache:
     def get_url(self, source_url: str) -> RemoteObject | None:
         """The object a remote image URL was migrated to, if known."""
         row = self._db.one(
-            "SELECT o.md5, o.size, o.file_id, o.download_url, o.user_self_url, o.status, o.filename"
-            " FROM urls AS u JOIN objects AS o"
+            "SELECT o.md5, o.size, o.file_id, o.download_url, o.user_self_url, o.status,"
+            " o.filename, o.recorded_ns FROM urls AS u JOIN objects AS o"
             " ON o.namespace = u.namespace AND o.md5 = u.md5 AND o.size = u.size"
             " WHERE u.namespace = ? AND u.source_url = ?",
             (self.namespace, source_url),
@@ -392,97 +393,23 @@ class Cache:
         """Forget every folder ID of this namespace."""
         self._db.execute("DELETE FROM folders WHERE namespace = ?", (self.namespace,))
 
-    # -- notes ------------------------------------------------------------------------------------
+    # -- service facts ----------------------------------------------------------------------------
 
-    def get_note(self, path: Path) -> NoteStamp | None:
-        """The stamp recorded for the note at ``path`` after its last clean sync, if any (and if
-        it still vouches for the note: see :attr:`NoteStamp.recheck_ns`)."""
+    def get_fact(self, name: str) -> str | None:
+        """What was learned about this account's service under ``name``, if anything."""
         row = self._db.one(
-            "SELECT size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-            " WHERE namespace = ? AND path = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
-            (self.namespace, _path_key(path), self._clock_ns()),
+            "SELECT value FROM service_facts WHERE namespace = ? AND name = ?",
+            (self.namespace, name),
         )
-        if row is None:
-            return None
-        size, mtime_ns, inode, digest, recorded_ns, recheck_ns = row
-        trusted = not _is_racy(mtime_ns, recorded_ns)
-        return NoteStamp(size, mtime_ns, inode, digest, trusted, recheck_ns)
+        return row[0] if row else None
 
-    def note_stamps(self) -> dict[str, NoteStamp]:
-        """Every note stamp of this namespace that still vouches for its note, keyed by absolute
-        path (as :meth:`get_note` keys them): one query instead of one per note, for a re-sync of
-        a whole vault."""
-        rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)",
-            (self.namespace, self._clock_ns()),
-        )
-        return {
-            os.fsdecode(path): NoteStamp(
-                size, mtime_ns, inode, digest, not _is_racy(mtime_ns, recorded_ns), recheck_ns
-            )
-            for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in rows
-        }
-
-    def note_stat_keys(
-        self, under: Sequence[str] = ()
-    ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
-        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest:
-        the stamps trusted by their stat alone as :func:`stat_key` tuples, and the few racy ones
-        whole, both keyed by absolute path (as :meth:`get_note` keys them).
-
-        ``under`` (absolute paths of notes or folders; empty: everywhere) limits the stamps read
-        to those notes and the notes below those folders, so a sync of one note in a big vault
-        reads one stamp. Four columns of plain tuples cost a fraction of six made into as many
-        NoteStamp objects, which was the largest cost of a no-op re-sync after the walk itself.
-        """
-        where, places = _under_clause(under)
-        rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
-            " AND (recheck_ns = 0 OR recheck_ns > ?)"
-            f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
-            (self.namespace, self._clock_ns(), RACY_WINDOW_NS, *places),
-        )
-        trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
-        racy: dict[str, NoteStamp] = {}
-        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)"
-            " AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
-            (self.namespace, self._clock_ns(), RACY_WINDOW_NS),
-        ):
-            trusted_stat = not _is_racy(mtime_ns, recorded_ns)
-            stamp = NoteStamp(size, mtime_ns, inode, digest, trusted_stat, recheck_ns)
-            if stamp.stat_trusted:  # a name that is not UTF-8, kept as bytes
-                trusted[os.fsdecode(path)] = (size, mtime_ns, inode)
-            else:
-                racy[os.fsdecode(path)] = stamp
-        return trusted, racy
-
-    def put_note(self, path: Path, stamp: NoteStamp) -> None:
-        """Record the note's stamp after a clean sync."""
+    def put_fact(self, name: str, value: str) -> None:
+        """Remember ``value`` under ``name`` for this account's service."""
         self._db.execute(
-            "INSERT INTO notes (namespace, path, size, mtime_ns, inode, digest, recorded_ns,"
-            " recheck_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, path) DO UPDATE"
-            " SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,"
-            " digest = excluded.digest, recorded_ns = excluded.recorded_ns,"
-            " recheck_ns = excluded.recheck_ns",
-            (
-                self.namespace,
-                _path_key(path),
-                stamp.size,
-                stamp.mtime_ns,
-                stamp.inode,
-                stamp.digest,
-                self._clock_ns(),
-                stamp.recheck_ns,
-            ),
-        )
-
-    def forget_note(self, path: Path) -> None:
-        """Forget the note's stamp (its sync was not clean, so it must be looked at next time)."""
-        self._db.execute(
-            "DELETE FROM notes WHERE namespace = ? AND path = ?", (self.namespace, _path_key(path))
+            "INSERT INTO service_facts (namespace, name, value, recorded_ns) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (namespace, name) DO UPDATE SET"
+            " value = excluded.value, recorded_ns = excluded.recorded_ns",
+            (self.namespace, name, value, self._clock_ns()),
         )
 
     # -- whole cache ------------------------------------------------------------------------------
@@ -555,44 +482,3 @@ def url_folder(url: str) -> str | None:
     if not sep or not scheme or len(parts) < 3:
         return None
     return f"{scheme}://{'/'.join(parts[:-1])}/"
-
-
-def _path_key(path: Path) -> str | bytes:
-    """Absolute, normalised, without resolving symlinks: one spelling per path, and no extra
-    syscalls (size, mtime and inode guard against the rest).
-
-    A name holding bytes that are not UTF-8 (decoded by Python with ``surrogateescape``) cannot
-    be SQL text: it is kept as its raw bytes (a BLOB), which sqlite compares byte for byte and
-    never confuses with a text key.
-    """
-    key = os.path.abspath(path)
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(key)
-    return key
-
-
-def _under_clause(under: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """SQL limiting ``path`` to the notes ``under`` names and those below its folders ("" and
-    no parameters for everywhere). A folder's notes are the keys from ``folder/`` up to
-    ``folder0`` (``0`` follows ``/``), one range of the primary key."""
-    if not under:
-        return "", ()
-    terms: list[str] = []
-    places: list[str] = []
-    for place in under:
-        below = os.path.join(place, "")
-        terms.append("path = ? OR (path >= ? AND path < ?)")
-        places += [place, below, below[:-1] + chr(ord(os.sep) + 1)]
-    return f" AND ({' OR '.join(terms)})", tuple(places)
-
-
-def stat_key(st: os.stat_result) -> StatKey:
-    """A file's size, mtime and inode, as :meth:`Cache.note_stat_keys` gives them for the stamps
-    it trusts: equal keys, an unchanged note."""
-    return st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _is_racy(mtime_ns: int, recorded_ns: int) -> bool:
-    return recorded_ns - mtime_ns < RACY_WINDOW_NS

@@ -76,9 +76,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # the first of their back-offs ends (0: for good): skipped unread until then.
         "ALTER TABLE notes ADD COLUMN recheck_ns INTEGER NOT NULL DEFAULT 0",
     ),
+    # 2 -> 3: what imgsync learned about how one account's service behaves where the reference
+    # leaves it open (which form of mkdir's name it takes): one value per name, asked once.
+    (
+        """CREATE TABLE service_facts (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            PRIMARY KEY (namespace, name)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-TABLES = ("objects", "file_hashes", "urls", "folders", "notes", "url_attempts")
+TABLES = ("objects", "file_hashes", "urls", "folders", "notes", "url_attempts", "service_facts")
 # Tables whose rows belong to one account (the others hold facts about local files).
-NAMESPACED_TABLES = ("objects", "urls", "folders", "notes", "url_attempts")
+NAMESPACED_TABLES = ("objects", "urls", "folders", "notes", "url_attempts", "service_facts")

@@ -65,7 +65,7 @@ def test_ls_info_mkdir_mv_and_their_json(
     result = cli(env, "mkdir", "--json", "archive/old")
     assert result.exit_code == 0
     (made,) = json.loads(result.stdout)
-    assert made["ok"] and made["status"] == "ready" and made["fileID"]
+    assert made["ok"] and made["status"] == "created" and made["fileID"]
 
     result = cli(env, "mv", up[0]["fileID"], "nope-id", "--to", "archive/old")
     assert result.exit_code == 1
@@ -148,13 +148,21 @@ def test_copy_and_migrate_reports(control: Control, env: dict[str, str], images:
         [
             {"fileID": "501", "filename": "d.png", "content_b64": b64(png_bytes("drive"))},
             {"fileID": "502", "filename": "e.png", "content_b64": b64(b"not an image")},
+            {"fileID": "503", "filename": "notes.txt", "content_b64": b64(b"wrong format")},
+            {"fileID": "504", "filename": "huge.png", "size": 100 * 1024 * 1024 + 1},
         ]
     )
     assert cli(env, "mkdir", "in").exit_code == 0
-    result = cli(env, "copy", "501", "502", "--to", "in", "--wait")
+    result = cli(env, "copy", "501", "502", "503", "504", "--to", "in", "--wait")
     assert result.exit_code == 1
-    assert "not copied: 502  e.png" in result.stdout
-    assert ": done" in result.stdout and "1 files not copied" in result.stderr
+    # It ends with the failures listed; the service passes the wrong format and the too large
+    # over without a failure entry (the reference), which the user is told.
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "  not copied: 502  e.png" and ": done" in lines[-2]
+    assert "1 files not copied" in result.stderr
+    assert "passed over by the service without being listed" in result.stderr
+    listed = cli(env, "ls", "in", "--json")
+    assert [e["name"] for e in json.loads(listed.stdout)] == ["d.png"]
     result = cli(env, "copy", "501", "--to", "in", "--wait", "--json")
     doc = json.loads(result.stdout)
     assert result.exit_code == 0 and doc["tasks"][0]["status"] == "done"

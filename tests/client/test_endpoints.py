@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 
+import pytest
 import requests
 
 from imgsync.client.models import (
@@ -27,6 +28,7 @@ from imgsync.client.models import (
     RemoteFile,
     UploadUrl,
 )
+from imgsync.errors import ApiError
 
 from ..support import md5, png_like
 from .conftest import header, upload
@@ -272,3 +274,18 @@ def test_offline_download_runs_to_done(api, control) -> None:
     assert (state.status, state.process) == (OfflineProgress.DONE, 100)
     (copied,) = api.iter_files(folder)
     assert (copied.filename, copied.etag) == ("copy.png", md5(data))
+
+
+def test_mkdir_sends_name_as_a_string_or_as_a_list(api, control) -> None:
+    """The reference's example sends ``name`` as a string, its table types it ``[]string``: the
+    client sends either, and a service that takes only one refuses the other."""
+    assert api.mkdir("as-text", "")[0].filename == "as-text"
+    assert api.mkdir("as-list", "", name_as_list=True)[0].filename == "as-list"
+    sent = [r["json"]["name"] for r in control.requests("/upload/v1/oss/file/mkdir")]
+    assert sent == ["as-text", ["as-list"]]
+
+    control.config(mkdir_name="list")
+    with pytest.raises(ApiError) as refused:
+        api.mkdir("refused", "")
+    assert refused.value.code == 1 and "name" in refused.value.message
+    assert api.mkdir("taken", "", name_as_list=True)[0].filename == "taken"

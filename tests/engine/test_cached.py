@@ -24,9 +24,10 @@ from ..support import md5, settings_for, write_image
 NOWHERE = "http://127.0.0.1:9"
 HOST = "https://img.example.test/u1/"
 REVIEW_REJECTED = 200  # a review status above 100: the link will not serve
+REVIEW_PASSED = 2  # the reference's example image: its review has ended
 
 
-def remote_object(data: bytes, name: str, status: int = 0) -> RemoteObject:
+def remote_object(data: bytes, name: str, status: int = REVIEW_PASSED) -> RemoteObject:
     return RemoteObject(
         md5=md5(data),
         size=len(data),
@@ -49,7 +50,7 @@ def cache(settings: Settings) -> Iterator[Cache]:
         yield opened
 
 
-def known_file(cache: Cache, path: Path, tag: str, status: int = 0) -> RemoteObject:
+def known_file(cache: Cache, path: Path, tag: str, status: int = REVIEW_PASSED) -> RemoteObject:
     """An image the index knows: its md5 for this stat stamp, and the object holding it."""
     data = write_image(path, "png", tag)
     obj = remote_object(data, path.name, status)

@@ -238,7 +238,7 @@ def test_lost_completion_answer_leaves_one_file(
     assert [f["etag"] for f in control.images()] == [md5(data)]
 
 
-def test_review_rejected_image_fails_and_is_not_cached(
+def test_review_rejected_image_fails_and_is_never_cached_as_good(
     control: Control, settings: Any, images: Path
 ) -> None:
     path = images / "bad.png"
@@ -249,10 +249,14 @@ def test_review_rejected_image_fails_and_is_not_cached(
         assert result.status == "failed"
         assert "rejected by content review" in result.error
         assert result.url is None
-        assert up.cache.get_object(md5(data), len(data)) is None
-    # Still rejected next time: asked again, never answered from the cache.
+        known = up.cache.get_object(md5(data), len(data))
+        assert known is not None and known.rejected  # remembered as rejected, never as good
+    # Still rejected next time: the index knows it, so nothing is sent again.
+    control.clear_requests()
     with Uploader.from_settings(settings) as up:
-        assert up.upload_path(path).status == "failed"
+        again = up.upload_path(path)
+    assert again.status == "failed" and "rejected by content review" in again.error
+    assert control.requests("/file/create") == []
 
 
 def test_rejected_status_on_a_cached_object_is_not_handed_out(

@@ -20,7 +20,7 @@ from imgsync.engine.uploader import Uploader
 from imgsync.store.cache import Cache
 
 from ..loopback import LoopbackServer
-from ..support import Control, image_bytes, md5
+from ..support import Control, age_index, image_bytes, md5
 
 REFERER = "https://notes.example/"
 
@@ -342,3 +342,27 @@ def test_the_fetcher_works_from_the_collaborators_it_is_given(
     assert plain_status == "uploaded" and control.fetch(plain_obj.download_url) == downloaded
     assert sleeps and all(s == 1.0 for s in sleeps)  # the polls slept through the given sleep
     assert [p for p, _ in web.hits] == ["/pics/explicit.png", "/render/explicit"]
+
+
+def test_a_migrated_url_whose_image_was_deleted_is_migrated_again_once_its_entry_is_old(
+    control: Control, remote_settings: Any, web: ImageServer
+) -> None:
+    """The index stays true for remote URLs too (issue 11, item 8): an old entry is checked with
+    one detail; the image deleted in the console, and its folder with it, is migrated afresh."""
+    data = image_bytes("png", "migrated-then-deleted", 20_000)
+    url = web.add("/pics/gone.png", data)
+    with Uploader.from_settings(remote_settings) as up:
+        first = up.upload_url(url)
+    assert first.status == "migrated", first.error
+    (remote_folder,) = [f for f in control.state() if f["type"] == 1 and f["filename"] == "remote"]
+    with Api.from_settings(remote_settings) as api:
+        api.delete([remote_folder["fileId"]])  # the folder, and the image in it
+    age_index(remote_settings.data_dir, 8 * 24 * 3600)
+
+    with Uploader.from_settings(remote_settings) as up:
+        again = up.upload_url(url)
+
+    assert again.status == "migrated", again.error
+    assert again.url != first.url
+    assert control.fetch(again.url) == data
+    assert len(control.requests("/offline/download", method="POST")) == 2

@@ -1,9 +1,11 @@
-"""Fixtures for the sync tests, over the shared emulator and settings (tests/conftest.py): configs
-with the sync tests' defaults, a notes root, and one sync run."""
+"""Fixtures for the jobs tests, over the shared emulator and settings (tests/conftest.py): configs
+with the sync tests' defaults, a notes root, one sync run, and a web server on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import http.server
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,14 @@ import pytest
 from imgsync.config import Settings
 from imgsync.jobs.sync import Syncer
 
+from ..loopback import LoopbackServer
 from .helpers import write_config
 from .watch_helpers import observer, watching  # noqa: F401 - the watcher tests' fixtures
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+        pass
 
 
 @pytest.fixture
@@ -39,3 +47,13 @@ def sync(settings: Settings, vault: Path) -> Callable[..., Any]:
         return syncer.run(list(paths) or [vault], **callbacks)
 
     return run
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A web server on loopback serving a folder: (its base URL, the folder)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    handler = functools.partial(_Quiet, directory=str(folder))
+    with LoopbackServer(handler) as server:
+        yield server.url, folder

@@ -23,6 +23,7 @@ def write_config(
     upload: Mapping[str, Any] | None = None,
     network: Mapping[str, Any] | None = None,
     qps: Mapping[str, float] | None = None,
+    cache: Mapping[str, Any] | None = None,
 ) -> Path:
     """``support.write_config`` with the sync tests' defaults under what is given."""
     return support.write_config(
@@ -31,6 +32,7 @@ def write_config(
         upload={**UPLOAD, **(upload or {})},
         network={**NETWORK, **(network or {})},
         qps=qps,
+        cache=cache,
     )
 
 

@@ -129,14 +129,14 @@ def test_a_stamp_proved_by_content_is_trusted_by_stat_once_the_note_is_old(
     notes = make_notes(vault)
     sync()  # rewrites one.md and two.md just now: their stamps are "racy"
     with Cache.open(settings.data_dir, namespace=settings.account.key) as cache:
-        assert not cache.get_note(notes[0]).stat_trusted
+        assert not cache.notes.get(notes[0]).stat_trusted
 
     parses.clear()
     later = time.time_ns() + 5_000_000_000  # as if the second run came 5 s later
     assert all(n.unchanged_since_last_sync for n in sync(clock_ns=lambda: later).notes)
     assert parses == []
     with Cache.open(settings.data_dir, namespace=settings.account.key) as cache:
-        assert all(cache.get_note(note).stat_trusted for note in notes)
+        assert all(cache.notes.get(note).stat_trusted for note in notes)
 
 
 @pytest.mark.parametrize(

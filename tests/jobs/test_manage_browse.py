@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from imgsync.cli.manage_output import entry_json, outcomes_exit_status
 from imgsync.config import Settings
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL
 from imgsync.jobs.browse import describe, list_folder, make_folders
-from imgsync.jobs.imagebed import FolderNotFound, ImageBed, NotAFolder, exit_status
+from imgsync.jobs.imagebed import FolderNotFound, ImageBed, NotAFolder
 
 from ..support import Control, png_bytes
 from .manage_helpers import (
@@ -41,7 +42,7 @@ def test_ls_of_250_images_follows_three_pages(settings: Settings, control: Contr
     # Resolving bed/many listed the root and bed once each; nothing else was listed.
     assert len(requests_to(control, LIST_PATH)) - before == 3 + 2
     # Each entry is a plain object ready for --json: the link serves the bytes.
-    doc = entries[0].to_json()
+    doc = entry_json(entries[0])
     assert doc["type"] == "file" and doc["rejected"] is False and doc["size"] > 0
     assert control.fetch(doc["url"]) == png_bytes("many")
 
@@ -52,7 +53,7 @@ def test_ls_by_id_recursive_and_rejected_marked(
     results = upload_pngs(settings, tmp_path / "img", 3, "tree")
     with ImageBed(settings) as bed:
         made = make_folders(bed, ["imgsync/empty/deeper"])
-    assert exit_status(made) == EXIT_OK
+    assert outcomes_exit_status(made) == EXIT_OK
     control.review(results[1].md5, 150)
     top = folder_id(control, "imgsync")
 
@@ -64,7 +65,7 @@ def test_ls_by_id_recursive_and_rejected_marked(
     assert paths.index("empty") < paths.index("empty/deeper")
     files = {e.remote.file_id: e for e in entries if not e.remote.is_folder}
     assert set(files) == {r.file_id for r in results}
-    assert [files[r.file_id].to_json()["rejected"] for r in results] == [False, True, False]
+    assert [entry_json(files[r.file_id])["rejected"] for r in results] == [False, True, False]
     for entry in files.values():
         assert entry.path.count("/") == 2  # YYYY/MM/name below imgsync
 
@@ -102,7 +103,7 @@ def test_info_per_id_and_unknown_ids(settings: Settings, tmp_path: Path) -> None
     assert answers[1].outcome.error == "no file or folder on the image bed has this ID (code 5066)"
     assert answers[0].entry is not None and answers[0].entry.link == results[0].url
     assert answers[2].entry is not None and answers[2].entry.remote.etag == results[1].md5
-    assert exit_status([a.outcome for a in answers]) == EXIT_PARTIAL
+    assert outcomes_exit_status([a.outcome for a in answers]) == EXIT_PARTIAL
 
 
 def test_mkdir_is_nested_and_idempotent(
@@ -110,7 +111,7 @@ def test_mkdir_is_nested_and_idempotent(
 ) -> None:
     with ImageBed(settings) as bed:
         first = make_folders(bed, ["a/b/c", "/a/b/d/"])
-    assert [o.status for o in first] == ["ready", "ready"]
+    assert [o.status for o in first] == ["created", "created"]
     made = folder_id(control, "a/b/c")
     assert first[0].file_id == made and first[1].file_id == folder_id(control, "a/b/d")
 
@@ -118,7 +119,7 @@ def test_mkdir_is_nested_and_idempotent(
     count = len(control.state())
     with ImageBed(settings) as bed:
         (again,) = make_folders(bed, ["a/b/c"])
-    assert again.ok and again.file_id == made
+    assert again.ok and again.file_id == made and again.status == "exists"
     assert len(control.state()) == count
 
     # Its IDs are what the next upload uses.
@@ -141,7 +142,7 @@ def test_mkdir_finds_again_a_folder_deleted_behind_the_index(
         bed.api.delete([folder_id(control, "x")])
     with ImageBed(settings) as bed:
         (again,) = make_folders(bed, ["x/y"])
-    assert again.ok and again.file_id != first.file_id
+    assert again.ok and again.file_id != first.file_id and again.status == "created"
     assert again.file_id == folder_id(control, "x/y")
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from imgsync.cli.manage_output import outcomes_exit_status
 from imgsync.config import Settings
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL
 from imgsync.jobs.browse import make_folders
 from imgsync.jobs.bulk import move, remove
-from imgsync.jobs.imagebed import FolderNotFound, ImageBed, exit_status
+from imgsync.jobs.imagebed import FolderNotFound, ImageBed
 from imgsync.jobs.upload import upload_items
 from imgsync.store.cache import Cache
 
@@ -43,7 +44,7 @@ def test_rm_of_250_ids_sends_three_requests_and_the_index_forgets_them(
         outcomes = remove(bed, ids)
 
     assert [o.status for o in outcomes] == ["deleted"] * 250
-    assert exit_status(outcomes) == EXIT_OK
+    assert outcomes_exit_status(outcomes) == EXIT_OK
     deletes = requests_to(control, DELETE_PATH)
     assert [len(r["json"]["fileIDs"]) for r in deletes] == [100, 100, 50]
     assert [i for r in deletes for i in r["json"]["fileIDs"]] == ids
@@ -81,7 +82,7 @@ def test_rm_reports_unknown_ids_and_folders_and_deletes_the_rest(
     assert outcomes[1].error == outcomes[4].error
     assert outcomes[1].error == "no file or folder on the image bed has this ID (code 5066)"
     assert "is a folder" in (outcomes[2].error or "") and "--recursive" in (outcomes[2].error or "")
-    assert exit_status(outcomes) == EXIT_PARTIAL
+    assert outcomes_exit_status(outcomes) == EXIT_PARTIAL
     assert control.images() == []
     assert folder_id(control, "keep/me") == folder.file_id  # not deleted
     assert cached_file_ids(settings) == set()  # the lost one is forgotten too

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imgsync.cli.manage_output import cache_stats_json, verify_exit_status, verify_report_json
 from imgsync.cli.sync import sync_exit_status
 from imgsync.config import Settings, load_settings
 from imgsync.errors import EXIT_OK, EXIT_UNREACHABLE
 from imgsync.jobs.cachejobs import cache_stats, clear_cache, rebuild_cache, verify_cache
 from imgsync.jobs.imagebed import ImageBed
 from imgsync.jobs.sync import Syncer
+from imgsync.jobs.upload import upload_items
 from imgsync.store.cache import Cache, cache_path
 
 from ..support import CREATE_PATH, Control, write_note, write_png
@@ -93,10 +95,15 @@ def test_verify_drops_a_deleted_and_a_rejected_image(
     assert sorted((d.obj.file_id, d.reason) for d in report.dropped) == sorted(
         [(results[0].file_id, "gone"), (results[1].file_id, "rejected")]
     )
-    assert (report.checked, report.kept, report.exit_code) == (3, 1, EXIT_OK)
+    assert (report.checked, report.kept, verify_exit_status(report)) == (3, 1, EXIT_OK)
     assert checked == [1, 2, 3]
-    assert set(objects(settings)) == {results[2].file_id}
-    doc = report.to_json()
+    known = objects(settings)
+    # The deleted one is forgotten; the rejected one stays known as rejected, never handed out.
+    assert {i for i, obj in known.items() if not obj.rejected} == {results[2].file_id}
+    assert {i for i, obj in known.items() if obj.rejected} == {results[1].file_id}
+    (again,) = upload_items(settings, [str(tmp_path / "img" / "verify-1.png")])
+    assert not again.ok and "rejected by content review" in (again.error or "")
+    doc = verify_report_json(report)
     assert {d["reason"] for d in doc["dropped"]} == {"gone", "rejected"}
 
 
@@ -109,7 +116,7 @@ def test_verify_reports_what_it_could_not_check(
     with ImageBed(settings) as bed:
         report = verify_cache(bed)
     assert report.checked == 0 and len(report.unchecked) == 3
-    assert report.exit_code == EXIT_UNREACHABLE
+    assert verify_exit_status(report) == EXIT_UNREACHABLE
     # Only the first was tried: the others were not each made to wait as long.
     assert len(requests_to(control, DETAIL_PATH)) == 3 + 2
     assert len(objects(settings)) == 3  # nothing dropped on a guess
@@ -125,7 +132,7 @@ def test_stats_and_clear(settings: Settings, tmp_path: Path) -> None:
     upload_pngs(settings, tmp_path / "img", 2, "stats")
     stats = cache_stats(settings)
     assert stats.exists and stats.counts["objects"] == 2 and stats.counts["file_hashes"] == 2
-    assert stats.to_json()["path"] == str(path)
+    assert cache_stats_json(stats)["path"] == str(path)
 
     report = clear_cache(settings)
     assert report.cleared and report.removed == []

@@ -14,8 +14,9 @@ from imgsync.config import Settings
 from imgsync.errors import ItemError
 from imgsync.jobs.browse import make_folders
 from imgsync.jobs.imagebed import ImageBed
-from imgsync.jobs.orphans import delete_orphans, find_orphans, folder_levels
+from imgsync.jobs.orphans import delete_orphans, find_orphans
 from imgsync.jobs.sync import Syncer
+from imgsync.naming import folder_levels
 from imgsync.store.cache import Cache
 
 from ..support import Control, png_bytes, write_note, write_png

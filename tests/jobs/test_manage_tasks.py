@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from imgsync.cli.manage_output import copy_exit_status, copy_report_json, outcomes_exit_status
 from imgsync.config import Settings
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from imgsync.jobs.browse import make_folders
@@ -28,17 +29,22 @@ from .manage_helpers import (
     folder_id,
     requests_to,
 )
-from .test_remote import web  # noqa: F401 - the loopback web server fixture of the remote tests
 
 
 def drive_file(file_id: str, filename: str, data: bytes) -> dict[str, Any]:
     return {"fileID": file_id, "filename": filename, "content_b64": base64.b64encode(data).decode()}
 
 
-def seed_drive(control: Control, good: int, bad_content: int = 0, not_images: int = 0) -> dict:
-    """Good PNGs (IDs from 10000), files named .png that are not images (from 20000), and files
-    of another format (from 30000)."""
-    ids: dict[str, list[str]] = {"good": [], "bad_content": [], "not_images": []}
+# A drive file too large to copy: the reference's limit is 100M ("图片大小限制:100M").
+TOO_LARGE = 100 * 1024 * 1024 + 1
+
+
+def seed_drive(
+    control: Control, good: int, bad_content: int = 0, not_images: int = 0, too_large: int = 0
+) -> dict:
+    """Good PNGs (IDs from 10000), files named .png that are not images (from 20000), files of
+    another format (from 30000), and PNGs over 100 MiB (from 40000, seeded by their size)."""
+    ids: dict[str, list[str]] = {"good": [], "bad_content": [], "not_images": [], "too_large": []}
     files = []
     for n in range(good):
         ids["good"].append(str(10000 + n))
@@ -49,6 +55,11 @@ def seed_drive(control: Control, good: int, bad_content: int = 0, not_images: in
     for n in range(not_images):
         ids["not_images"].append(str(30000 + n))
         files.append(drive_file(ids["not_images"][-1], f"t{n}.txt", b"some notes"))
+    for n in range(too_large):
+        ids["too_large"].append(str(40000 + n))
+        files.append(
+            {"fileID": ids["too_large"][-1], "filename": f"huge{n}.png", "size": TOO_LARGE}
+        )
     control.drive(files)
     return ids
 
@@ -63,9 +74,9 @@ def target(settings: Settings) -> str:
 def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     settings: Settings, control: Control, target: str
 ) -> None:
-    ids = seed_drive(control, good=240, bad_content=5, not_images=3)
+    ids = seed_drive(control, good=238, bad_content=5, not_images=3, too_large=2)
     asked = ids["good"][:120] + ids["bad_content"] + ["99999", "99998"] + ids["good"][120:]
-    asked += ids["not_images"]
+    asked += ids["not_images"] + ids["too_large"]
     assert len(asked) == 250
     seen: list[tuple[str, str]] = []
 
@@ -83,17 +94,18 @@ def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     assert [t.state for t in report.tasks] == ["done", "done", "done"]
     failed = {f.file_id: f.filename for t in report.tasks for f in t.failures}
     # Listed: the files named as images that are not, and unknown IDs. Files of another format
-    # are passed over without an entry, as the reference says.
+    # and files over 100 MiB are passed over without an entry, as the reference says.
     assert failed == {
         **{i: f"b{int(i) - 20000}.png" for i in ids["bad_content"]},
         "99999": "",
         "99998": "",
     }
-    assert report.exit_code == EXIT_PARTIAL
+    assert copy_exit_status(report) == EXIT_PARTIAL
     copied = [f for f in control.images() if f["parentFileId"] == target]
-    assert len(copied) == 240
+    assert len(copied) == 238
+    assert not {f["filename"] for f in copied} & {"t0.txt", "huge0.png", "huge1.png"}
     assert {state for _, state in seen} >= {"queued", "done"}
-    assert report.to_json()["tasks"][1]["failedTotal"] == 7
+    assert copy_report_json(report)["tasks"][1]["failedTotal"] == 7
 
 
 def test_copy_never_has_more_than_three_tasks_queued(
@@ -125,7 +137,7 @@ def test_copy_never_has_more_than_three_tasks_queued(
     log = control.requests()
     fourth = log.index(copies[3])
     assert any(r["path"] == COPY_PROCESS_PATH for r in log[log.index(copies[2]) : fourth])
-    assert report.exit_code == EXIT_OK
+    assert copy_exit_status(report) == EXIT_OK
     assert len([f for f in control.images() if f["parentFileId"] == target]) == 310
 
 
@@ -150,7 +162,7 @@ def test_copy_without_wait_returns_once_started(
     with ImageBed(settings) as bed:
         report = copy_from_drive(bed, ids, "from-drive")
     (task,) = report.tasks
-    assert task.state == "queued" and task.task_id and report.exit_code == EXIT_OK
+    assert task.state == "queued" and task.task_id and copy_exit_status(report) == EXIT_OK
     assert requests_to(control, COPY_FAIL_PATH) == []
     wait_for(lambda: len([f for f in control.images() if f["parentFileId"] == target]) == 3)
 
@@ -167,7 +179,7 @@ def test_copy_to_a_missing_folder_starts_nothing(settings: Settings, control: Co
 def test_migrate_wait_gives_each_link_or_a_clear_failure(
     settings: Settings,
     control: Control,
-    web: tuple[str, Path],  # noqa: F811 - the fixture
+    web: tuple[str, Path],
 ) -> None:
     base, folder = web
     cat = write_png(folder / "cat.png")
@@ -196,7 +208,7 @@ def test_migrate_wait_gives_each_link_or_a_clear_failure(
         assert by_url[failed].task_id
     assert "image extension" in (by_url[urls[4]].error or "")
     assert "http" in (by_url[urls[5]].error or "")
-    assert report.exit_code == EXIT_PARTIAL
+    assert outcomes_exit_status(report.outcomes) == EXIT_PARTIAL
     assert report.folder.shown == "imgsync/remote"
     assert (urls[0], "done") in states and (urls[1], "failed") in states
     offline = requests_to(control, OFFLINE_PATH)
@@ -213,7 +225,7 @@ def test_migrate_wait_gives_each_link_or_a_clear_failure(
 def test_migrate_without_wait_then_again_finds_the_result(
     settings: Settings,
     control: Control,
-    web: tuple[str, Path],  # noqa: F811 - the fixture
+    web: tuple[str, Path],
 ) -> None:
     base, folder = web
     write_png(folder / "a.png")
@@ -232,14 +244,14 @@ def test_migrate_without_wait_then_again_finds_the_result(
 def test_migrate_into_a_given_folder_and_never_the_root(
     settings: Settings,
     control: Control,
-    web: tuple[str, Path],  # noqa: F811 - the fixture
+    web: tuple[str, Path],
 ) -> None:
     base, folder = web
     write_png(folder / "b.png")
     with ImageBed(settings) as bed:
         make_folders(bed, ["landing"])
         report = migrate(bed, [f"{base}/b.png"], to="landing", wait=True)
-        assert report.exit_code == EXIT_OK
+        assert outcomes_exit_status(report.outcomes) == EXIT_OK
         (outcome,) = report.outcomes
         (image,) = [f for f in control.images() if f["fileId"] == outcome.file_id]
         assert image["parentFileId"] == folder_id(control, "landing")

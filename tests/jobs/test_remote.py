@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +11,13 @@ import pytest
 from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
 
-from ..loopback import LoopbackServer
 from ..support import CREATE_PATH, Control, write_note, write_png
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-        pass
 
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Any]) -> Any:
     """The web server is on loopback: opt in to imgsync's own download of what it serves."""
     return make_settings(upload={"allow_private_urls": True})
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A web server on loopback serving a folder: (its base URL, the folder)."""
-    folder = tmp_path / "web"
-    folder.mkdir()
-    handler = functools.partial(_Quiet, directory=str(folder))
-    with LoopbackServer(handler) as server:
-        yield server.url, folder
 
 
 def test_a_remote_image_is_migrated_and_a_hosted_one_left_alone(

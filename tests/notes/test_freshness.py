@@ -31,7 +31,7 @@ def write(path: Path, data: bytes = TEXT, *, mtime_ns: int = LONG_AGO_NS) -> Pat
 def stamp(cache: Cache, note: Path, *, recorded_ns: int) -> None:
     """Stamp ``note`` as clean as a cache whose clock says ``recorded_ns`` would."""
     with Cache(cache.path, clock_ns=lambda: recorded_ns) as other:
-        other.put_note(note, NoteStamp.from_stat(note.stat(), content_digest(note.read_bytes())))
+        other.notes.put(note, NoteStamp.from_stat(note.stat(), content_digest(note.read_bytes())))
 
 
 def freshness(cache: Cache | None, now_ns: int, *, record: bool = True) -> NoteFreshness:
@@ -59,14 +59,14 @@ def test_a_racy_stamp_is_proved_by_content_and_trusted_once_old(
     mtime = LONG_AGO_NS
     note = write(tmp_path / "n.md", mtime_ns=mtime)
     stamp(cache, note, recorded_ns=mtime + 1)  # right after the write: the stat cannot vouch
-    assert not cache.get_note(note).stat_trusted
+    assert not cache.notes.get(note).stat_trusted
 
     # Proved by content, but too soon after the write to trust the stat from now on.
     assert freshness(cache, mtime + RACY_WINDOW_NS - 1, record=record).unchanged(str(note))
-    assert not cache.get_note(note).stat_trusted
+    assert not cache.notes.get(note).stat_trusted
     # Old enough: stamped again and trusted (a dry run writes nothing).
     assert freshness(cache, mtime + RACY_WINDOW_NS, record=record).unchanged(str(note))
-    assert cache.get_note(note).stat_trusted is record
+    assert cache.notes.get(note).stat_trusted is record
 
 
 def test_a_racy_stamp_of_a_note_edited_in_the_same_tick_is_not_trusted(
@@ -82,25 +82,25 @@ def test_mark_clean_stamps_only_the_bytes_the_run_left(tmp_path: Path, cache: Ca
     note = write(tmp_path / "n.md")
     fresh = freshness(cache, LONG_AGO_NS + 2 * RACY_WINDOW_NS)
     fresh.mark_clean(note, TEXT)
-    assert cache.get_note(note) == NoteStamp.from_stat(note.stat(), content_digest(TEXT))
+    assert cache.notes.get(note) == NoteStamp.from_stat(note.stat(), content_digest(TEXT))
 
     fresh.mark_clean(note, TEXT + b"what the run wrote, before the user's edit\n")
-    assert cache.get_note(note) is None
+    assert cache.notes.get(note) is None
     fresh.mark_clean(note, TEXT)
     fresh.forget(note)
-    assert cache.get_note(note) is None
+    assert cache.notes.get(note) is None
     fresh.mark_clean(tmp_path / "gone.md", TEXT)
-    assert cache.get_note(tmp_path / "gone.md") is None
+    assert cache.notes.get(tmp_path / "gone.md") is None
 
 
 def test_a_dry_run_writes_no_stamp_and_no_cache_knows_no_note(tmp_path: Path, cache: Cache) -> None:
     note = write(tmp_path / "n.md")
     dry = freshness(cache, LONG_AGO_NS, record=False)
     dry.mark_clean(note, TEXT)
-    assert cache.get_note(note) is None
+    assert cache.notes.get(note) is None
     stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
     freshness(cache, LONG_AGO_NS, record=False).forget(note)
-    assert cache.get_note(note) is not None
+    assert cache.notes.get(note) is not None
 
     without = freshness(None, LONG_AGO_NS)
     assert not without.unchanged(str(note))
@@ -130,7 +130,7 @@ def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
     stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
     stamp(cache, racy, recorded_ns=LONG_AGO_NS + 1)
 
-    trusted, racy_stamps = cache.note_stat_keys()
+    trusted, racy_stamps = cache.notes.stat_keys()
     assert set(trusted) == {str(note)} and set(racy_stamps) == {str(racy)}
     fresh = freshness(cache, LONG_AGO_NS + 1)
     assert fresh.unchanged(str(note)) and fresh.unchanged(str(racy))
@@ -148,7 +148,7 @@ def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: 
         stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
 
     def read_for(*under: Path) -> set[str]:
-        trusted, _racy = cache.note_stat_keys([str(p) for p in under])
+        trusted, _racy = cache.notes.stat_keys([str(p) for p in under])
         return {Path(p).name for p in trusted}
 
     assert read_for() == {"a.md", "b.md", "c.md"}

@@ -115,11 +115,11 @@ def test_namespaces_do_not_mix(tmp_path: Path) -> None:
         emu.put_object(make_object())
         emu.put_url("https://example.com/a.png", make_object())
         emu.put_folder("imgsync/2024", "folder-emu")
-        emu.put_note(tmp_path / "n.md", NoteStamp(1, 2, 3, "d"))
+        emu.notes.put(tmp_path / "n.md", NoteStamp(1, 2, 3, "d"))
         assert acct.get_object(MD5_A, 10) is None
         assert acct.get_url("https://example.com/a.png") is None
         assert acct.get_folder("imgsync/2024") is None
-        assert acct.get_note(tmp_path / "n.md") is None
+        assert acct.notes.get(tmp_path / "n.md") is None
         assert emu.get_object(MD5_A, 10) is not None
         assert acct.stats()["namespaces"] == 1
 
@@ -280,14 +280,14 @@ def test_note_stamp_round_trip(cache: Cache, tmp_path: Path) -> None:
     note = tmp_path / "note.md"
     st = old_file(note, b"# title\n")
     stamp = NoteStamp.from_stat(st, "digest-1")
-    cache.put_note(note, stamp)
-    got = cache.get_note(note)
+    cache.notes.put(note, stamp)
+    got = cache.notes.get(note)
     assert got == stamp and got.stat_trusted
     assert got.matches_stat(note.stat())
     note.write_bytes(b"# title!\n")
     assert not got.matches_stat(note.stat())
-    cache.forget_note(note)
-    assert cache.get_note(note) is None
+    cache.notes.forget(note)
+    assert cache.notes.get(note) is None
 
 
 def test_note_stamps_in_one_query_match_get_note(tmp_path: Path) -> None:
@@ -295,15 +295,15 @@ def test_note_stamps_in_one_query_match_get_note(tmp_path: Path) -> None:
     notes = [tmp_path / f"n{i}.md" for i in range(3)]
     with Cache(db, namespace="a") as mine, Cache(db, namespace="b") as other:
         for i, note in enumerate(notes):
-            mine.put_note(note, NoteStamp.from_stat(old_file(note, b"x" * i), f"d{i}"))
-        other.put_note(notes[0], NoteStamp.from_stat(notes[0].stat(), "other"))
-        stamps = mine.note_stamps()
+            mine.notes.put(note, NoteStamp.from_stat(old_file(note, b"x" * i), f"d{i}"))
+        other.notes.put(notes[0], NoteStamp.from_stat(notes[0].stat(), "other"))
+        stamps = mine.notes.all()
         assert set(stamps) == {os.path.abspath(n) for n in notes}
         for note in notes:
             got = stamps[os.path.abspath(note)]
-            assert got == mine.get_note(note)
-            assert got.stat_trusted == mine.get_note(note).stat_trusted
-        assert other.note_stamps()[os.path.abspath(notes[0])].digest == "other"
+            assert got == mine.notes.get(note)
+            assert got.stat_trusted == mine.notes.get(note).stat_trusted
+        assert other.notes.all()[os.path.abspath(notes[0])].digest == "other"
 
 
 def test_note_written_just_before_its_stamp_needs_the_digest(tmp_path: Path) -> None:
@@ -311,8 +311,8 @@ def test_note_written_just_before_its_stamp_needs_the_digest(tmp_path: Path) -> 
     note.write_bytes(b"rewritten by sync a moment ago\n")
     st = note.stat()
     with Cache(tmp_path / "c.sqlite3", clock_ns=lambda: st.st_mtime_ns + 1000) as cache:
-        cache.put_note(note, NoteStamp.from_stat(st, "digest-1"))
-        got = cache.get_note(note)
+        cache.notes.put(note, NoteStamp.from_stat(st, "digest-1"))
+        got = cache.notes.get(note)
     assert got is not None and not got.stat_trusted
     assert not got.matches_stat(st)  # the caller must compare digests instead
     assert got.digest == "digest-1"
@@ -326,7 +326,7 @@ def test_stats_and_clear(cache: Cache, tmp_path: Path) -> None:
     cache.put_file_md5(image, old_file(image), MD5_A)
     cache.put_url("https://e/x.png", make_object())
     cache.put_folder("k", "f")
-    cache.put_note(tmp_path / "n.md", NoteStamp(1, 2, 3, "d"))
+    cache.notes.put(tmp_path / "n.md", NoteStamp(1, 2, 3, "d"))
     stats = cache.stats()
     assert {k: stats[k] for k in ("objects", "file_hashes", "urls", "folders", "notes")} == {
         "objects": 1,
@@ -604,6 +604,6 @@ def test_paths_with_bytes_that_are_not_utf8(tmp_path: Path) -> None:
         assert cache.get_file_md5(spelled, old_file(spelled, b"image bytes")) is None
         note = Path(os.fsdecode(os.fsencode(tmp_path) + b"/not\xffe.md"))
         stamp = NoteStamp.from_stat(old_file(note, b"# x\n"), "d")
-        cache.put_note(note, stamp)
-        assert cache.get_note(note) == stamp
-        assert cache.note_stamps()[os.path.abspath(note)] == stamp
+        cache.notes.put(note, stamp)
+        assert cache.notes.get(note) == stamp
+        assert cache.notes.all()[os.path.abspath(note)] == stamp
