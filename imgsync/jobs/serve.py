@@ -19,7 +19,9 @@ Who may upload:
 
 The server is a :class:`http.server.ThreadingHTTPServer`: a slow upload does not hold up a
 heartbeat. What uploads is one collaborator (:class:`~imgsync.jobs.picgo.PicGoUploads` over an
-``upload`` callable), so a long-lived engine session can replace the default.
+``upload`` callable); by default a :class:`~imgsync.jobs.upload.UploadSession` that keeps the
+index and the API client open for the server's life (a cache hit then costs about what a
+heartbeat costs), closed with the server.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from imgsync.errors import ConfigError, ImgsyncError
-from imgsync.jobs.clip import Upload, default_upload
+from imgsync.jobs.clip import Upload
 from imgsync.jobs.picgo import BadRequest, PicGoUploads, failure, parse_form, parse_list
 
 if TYPE_CHECKING:
@@ -128,8 +130,11 @@ class PicGoServer:
     """The running server: :meth:`serve_forever` in the foreground, :meth:`shutdown` from
     another thread (or a signal handler's caller), :attr:`url` for clients."""
 
-    def __init__(self, httpd: _Server, host: str) -> None:
+    def __init__(
+        self, httpd: _Server, host: str, *, on_close: Callable[[], None] | None = None
+    ) -> None:
         self._httpd = httpd
+        self._on_close = on_close
         self.host = host
         self.port = int(httpd.server_address[1])
 
@@ -148,8 +153,11 @@ class PicGoServer:
         self._httpd.shutdown()
 
     def close(self) -> None:
-        """Release the port."""
+        """Release the port, and what the server opened to upload with."""
         self._httpd.server_close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def __enter__(self) -> PicGoServer:
         return self
@@ -175,11 +183,18 @@ def start_server(
         from imgsync.desktop.clipboard import system_clipboard
 
         clipboard = system_clipboard
-    uploads = PicGoUploads(upload if upload is not None else default_upload(settings), clipboard)
+    session = None
+    if upload is None:
+        from imgsync.jobs.upload import UploadSession
+
+        upload = session = UploadSession(settings)
+    uploads = PicGoUploads(upload, clipboard)
     handler = _handler_class(uploads, secret=secret, loopback=_is_loopback(host))
     try:
         httpd = _Server((host, port), handler)
     except OSError as exc:
+        if session is not None:
+            session.close()
         if exc.errno != errno.EADDRINUSE:
             raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
         answer = probe(host, port)
@@ -190,7 +205,7 @@ def start_server(
         raise PortBusy(
             f"port {port} on {host} is in use by {what}; stop it or choose another with --port"
         ) from None
-    return PicGoServer(httpd, host)
+    return PicGoServer(httpd, host, on_close=None if session is None else session.close)
 
 
 def _handler_class(

@@ -19,13 +19,13 @@ names there, and done being written?), with the same root and hosted prefixes as
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imgsync.jobs.session import OpenOnce
 from imgsync.jobs.sync import Syncer
 from imgsync.notes.notelock import notes_locked
 from imgsync.notes.resolve import Resolver, find_root
@@ -65,9 +65,7 @@ class SyncSession:
         self.allow_data = allow_data
         self._root = root
         self._watched = {os.path.abspath(p): _root_of(Path(p), root) for p in watched}
-        self._api_factory = api_factory or self._default_api
-        self._cache: Cache | None = None
-        self._api: Api | None = None
+        self._open = OpenOnce(settings, api_factory)
 
     # -- what the watcher asks --------------------------------------------------------------------
 
@@ -111,13 +109,7 @@ class SyncSession:
 
     def close(self) -> None:
         """Close the API client and the cache (a pass in flight must have ended)."""
-        api, cache = self._api, self._cache
-        self._api = self._cache = None
-        if api is not None:
-            with contextlib.suppress(Exception):
-                api.close()
-        if cache is not None:
-            cache.close()
+        self._open.close()
 
     # -- collaborators ----------------------------------------------------------------------------
 
@@ -132,22 +124,13 @@ class SyncSession:
         )
 
     def _open_cache(self) -> Cache:
-        if self._cache is None:
-            self._cache = Cache.open(self.settings.data_dir, namespace=self.settings.account.key)
-        return self._cache
+        return self._open.cache()
 
     def _uploader(self) -> Uploader:
         from imgsync.engine.uploader import Uploader  # only a pass with something to upload
 
-        if self._api is None:
-            self._api = self._api_factory()
         # Given, not owned: closing the pass's uploader leaves the session's api and cache open.
-        return Uploader.from_settings(self.settings, api=self._api, cache=self._open_cache())
-
-    def _default_api(self) -> Api:
-        from imgsync.client.api import Api  # loads requests: only once something uploads
-
-        return Api.from_settings(self.settings)
+        return Uploader.from_settings(self.settings, api=self._open.api(), cache=self._open_cache())
 
 
 def _root_of(path: Path, root: Path | None) -> Path:

@@ -5,6 +5,7 @@ server, real uploads to the emulator, a real X clipboard (Xvfb) for the clipboar
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -27,7 +28,7 @@ from imgsync.jobs.serve import AlreadyServing, PicGoServer, PortBusy, start_serv
 from imgsync.jobs.upload import upload_items
 
 from ..desktop.xserver import XDisplay, running_xvfb
-from ..support import Control, md5, png_bytes, write_image
+from ..support import CREATE_PATH, Control, md5, png_bytes, write_image
 
 SECRET = "serve-secret-4b1d"
 
@@ -383,3 +384,31 @@ def test_a_port_another_program_holds(serve_settings: Callable[..., Settings]) -
                 serve_settings(port=port),
                 probe=lambda host, port: {"success": True, "result": "alive"},
             )
+
+
+def test_an_outage_in_one_request_does_not_fail_the_next(
+    control: Control, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The server keeps one upload session for its life; an outage one request met is forgotten
+    by the next, which uploads normally once the service answers again."""
+    settings = make_settings(network={"max_attempts": 1}, upload={"concurrency": 1})
+    settings = replace(settings, serve=replace(settings.serve, port=0))
+    a = write_image(tmp_path / "a.png", "png", "outage-a")
+    b = write_image(tmp_path / "b.png", "png", "outage-b")
+    control.faults([{"match": CREATE_PATH, "times": -1, "action": "reset"}])
+    with contextlib.contextmanager(serving)(settings) as server:
+        client = Client(server)
+        _, down = client.upload_list([str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+        assert down["success"] is False and down["result"] == ["", ""]
+        errors = [item["error"] for item in down["fullResult"]]
+        assert errors[1].startswith("not tried: "), errors
+
+        control.faults([])
+        _, up = client.upload_list([str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+        assert up["success"] is True
+        assert [control.fetch(url) for url in up["result"]] == [a, b]
+        # And the next paste of them is answered from the index the session keeps open.
+        control.clear_requests()
+        _, again = client.upload_list([str(tmp_path / "b.png")])
+        assert again["result"] == up["result"][1:]
+        assert control.requests(CREATE_PATH) == []
