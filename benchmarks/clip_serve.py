@@ -2,9 +2,8 @@
 
 1. ``imgsync serve``: a cache-hit ``POST /upload`` of one path against ``POST /heartbeat`` (target:
    at most 2x). Both are sent to a real ``imgsync serve`` process, alternating, each on a fresh
-   connection as editors send them; the figures are medians. The same is then measured on a
-   server in this process whose upload collaborator is one long-lived engine ``Uploader`` (index
-   and HTTP session kept open between requests), the shape the server is built to take.
+   connection as editors send them; the figures are medians. The server keeps one upload session
+   (index and API client open) for its life, as ``imgsync serve`` does.
 2. ``imgsync clip``: the whole clip flow for a cached PNG (read the clipboard, write the image to a
    private temporary file, the engine's cache hit, format, put the link on the clipboard) against
    reading the clipboard itself (the same xclip reads), under Xvfb (target: at most 100 ms more).
@@ -26,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,34 +80,6 @@ def serve_process(env: dict[str, str]) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-@contextmanager
-def serve_long_lived(config: Path, data_dir: Path) -> Iterator[int]:
-    """A server in this process whose upload is one Uploader kept open for its life."""
-    from dataclasses import replace
-
-    from imgsync.config import load_settings
-    from imgsync.engine.uploader import Uploader, resolve_item
-    from imgsync.jobs.serve import PicGoServer, start_server
-
-    settings = load_settings(config, environ={"IMGSYNC_DATA_DIR": str(data_dir)})
-    settings = replace(settings, serve=replace(settings.serve, port=0))
-    uploader = Uploader.from_settings(settings)
-
-    def upload(items: list[str]) -> list:  # type: ignore[type-arg]
-        return uploader.upload_many([resolve_item(i) for i in items])
-
-    server = start_server(settings, upload=upload)
-    assert isinstance(server, PicGoServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-        server.close()
-        uploader.close()
 
 
 def put_png(image: Path, env: dict[str, str]) -> None:
@@ -186,13 +156,7 @@ def main() -> None:
 
         with serve_process(env) as port:
             beat, upload = compare_serve(port, image, args.rounds)
-        print(f"serve (imgsync serve process, upload_items per request), median of {args.rounds}:")
-        print(f"  POST /heartbeat            {beat:8.2f} ms")
-        print(f"  POST /upload, cache hit    {upload:8.2f} ms")
-        print(f"  ratio {upload / beat:.2f} (target <= {SERVE_TARGET_RATIO:g})")
-        with serve_long_lived(config, data_dir) as port:
-            beat, upload = compare_serve(port, image, args.rounds)
-        print("serve (in-process server, one long-lived Uploader):")
+        print(f"serve (imgsync serve process, one upload session), median of {args.rounds}:")
         print(f"  POST /heartbeat            {beat:8.2f} ms")
         print(f"  POST /upload, cache hit    {upload:8.2f} ms")
         print(f"  ratio {upload / beat:.2f} (target <= {SERVE_TARGET_RATIO:g})")

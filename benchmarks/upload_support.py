@@ -108,6 +108,7 @@ def write_config(
         *(f"{k} = {json.dumps(v)}" for k, v in (upload or {}).items()),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # it holds the client secret; imgsync warns about a config others can read
     return path
 
 
