@@ -60,7 +60,7 @@ def test_png_on_the_clipboard_becomes_a_markdown_link(
     assert result.exit_code == 0, result.stderr
     link = result.stdout.strip()
     assert link.startswith("![clipboard-") and link.endswith(")")
-    assert x11.text() == link
+    assert x11.shows(link) == link
     url = link[link.index("](") + 2 : -1]
     assert control.fetch(url) == png
 
@@ -69,7 +69,7 @@ def test_png_on_the_clipboard_becomes_a_markdown_link(
     before = len(control.requests())
     again = imgsync(env, "clip", "--format", "url")
     assert again.exit_code == 0, again.stderr
-    assert again.stdout.strip() == url == x11.text()
+    assert again.stdout.strip() == url == x11.shows(url)
     assert len(control.requests()) == before
 
 
@@ -92,7 +92,7 @@ def test_jpeg_keeps_its_bytes_and_bmp_becomes_png(
     with Image.open(io.BytesIO(served)) as picture:
         assert picture.format == "PNG" and picture.size == (4, 3)
         assert picture.convert("RGB").getpixel((3, 2)) == (200, 10, 90)
-    assert x11.text() == done.links[0]
+    assert x11.shows(done.links[0]) == done.links[0]
 
 
 def test_copied_paths_and_urls_are_uploaded(
@@ -113,7 +113,7 @@ def test_copied_paths_and_urls_are_uploaded(
     assert [r.status for r in done.results] == ["cached", "uploaded"]
     assert [link.split("|")[0] for link in done.links] == ["a b.png", "c.gif"]
     assert control.fetch(done.results[1].url or "") == c
-    assert x11.text() == "\n".join(done.links)
+    assert x11.shows("\n".join(done.links)) == "\n".join(done.links)
 
     # A copied image address.
     folder, base = web
@@ -201,7 +201,7 @@ def test_upload_format_and_copy(
     )
     assert result.exit_code == 1
     assert result.stdout == f"<a|.png|{url}>\n\n"
-    assert x11.text() == f"<a|.png|{url}>"
+    assert x11.shows(f"<a|.png|{url}>") == f"<a|.png|{url}>"
 
     plain = imgsync(env, "upload", str(tmp_path / "a.png"))
     assert plain.stdout == f"{url}\n"  # the default stays the bare URL Typora reads

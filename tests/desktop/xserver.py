@@ -21,6 +21,8 @@ import pytest
 
 # Xvfb is up in a fraction of a second; a loaded CI machine gets generous room.
 START_TIMEOUT_S = 20.0
+# How long a copy may take to show on the clipboard, on a loaded machine.
+CLIPBOARD_TIMEOUT_S = 10.0
 TOOLS = ("Xvfb", "xclip", "xdotool", "xdpyinfo")
 
 
@@ -48,6 +50,7 @@ class XDisplay:
             timeout=10,
             check=True,
         )
+        self._wait_offered(data, mime)
 
     def put_file(self, path: os.PathLike[str] | str, mime: str) -> None:
         """``xclip -selection clipboard -t MIME -i FILE``."""
@@ -59,6 +62,26 @@ class XDisplay:
             timeout=10,
             check=True,
         )
+        with open(path, "rb") as copied:
+            self._wait_offered(copied.read(), mime)
+
+    def _wait_offered(self, data: bytes, mime: str) -> None:
+        """Wait until the clipboard offers ``data`` as ``mime``: xclip's parent exits as soon as
+        its child forked, and the child's claim on the selection may reach a loaded X server
+        only later (the previous owner would then still answer)."""
+        deadline = time.monotonic() + CLIPBOARD_TIMEOUT_S
+        while True:
+            proc = subprocess.run(
+                ["xclip", "-selection", "clipboard", "-t", mime, "-o"],
+                env=self.env,
+                capture_output=True,
+                timeout=10,
+            )
+            if proc.returncode == 0 and proc.stdout == data:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the clipboard did not offer the {mime} put on it")
+            time.sleep(0.02)
 
     def put_text(self, text: str) -> None:
         self.put(text.encode(), "UTF8_STRING")
@@ -78,6 +101,14 @@ class XDisplay:
         if "UTF8_STRING" not in self.targets():
             return None
         return self.run("xclip", "-selection", "clipboard", "-t", "UTF8_STRING", "-o").decode()
+
+    def shows(self, expected: str) -> str | None:
+        """The clipboard's text once it is ``expected``, or as it is at the deadline: a program's
+        copy reaches the X server a moment after the copying command returned (xclip forks)."""
+        deadline = time.monotonic() + CLIPBOARD_TIMEOUT_S
+        while (seen := self.text()) != expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return seen
 
     def key(self, chord: str) -> None:
         """Press a key chord, as a person would: ``xdotool key ctrl+alt+u``."""
