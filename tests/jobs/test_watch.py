@@ -40,6 +40,9 @@ def rewritten(note: Path, *targets: str) -> bool:
 
 
 def wait_rewritten(note: Path, *targets: str) -> str:
+    """Wait until the note on disk is rewritten. The pass that wrote it is told (``NoteSynced``)
+    only after its write, when the pass ends: a test that then looks at the watcher's events
+    waits for them with ``w.barrier()`` first."""
     wait_for(lambda: rewritten(note, *targets), DEADLINE_S)
     return note.read_text(encoding="utf-8")
 
@@ -212,6 +215,7 @@ def test_an_image_still_being_written_is_not_uploaded_half_done(
     write_slowly(image_path, data, chunks=6, pause=lambda: time.sleep(0.1))
 
     wait_rewritten(note, "img/big.png")
+    w.barrier()
     assert not w.failures(note)
     assert creates(control) == [md5(data)]
     url = note.read_text().split("(", 1)[1].rstrip(")\n")
@@ -231,6 +235,7 @@ def test_an_image_that_appears_after_the_grace_period_is_synced_then(
     image = write_png(vault / "img" / "late.png", old=False)
 
     wait_rewritten(note, "img/late.png")
+    w.barrier()  # the pass that rewrote the note is told once it ends, after its write
     assert w.synced(note)[-1].trigger == "image"
     assert creates(control) == [md5(image)]
 
@@ -265,6 +270,7 @@ def test_a_note_moved_into_the_folder_is_synced(
     os.rename(outside, vault / "n.md")
 
     wait_rewritten(vault / "n.md", "../vault/img/a.png")
+    w.barrier()  # the pass that rewrote the note is told once it ends, after its write
     assert len(w.synced(vault / "n.md")) == 1
 
 
