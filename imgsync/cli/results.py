@@ -43,11 +43,19 @@ def run_settings(
     return dataclasses.replace(settings, skip_index=True) if no_cache else settings
 
 
+def linked(result: UploadResult) -> bool:
+    """Whether an item got the link ``imgsync upload`` was asked for. A result that is ``ok``
+    without a URL did not: a remote link the remote-image policy leaves alone (``sync.remote =
+    "keep"``, a page or a video that is no image) is fine in a note, but no answer to a paste."""
+    return result.ok and bool(result.url)
+
+
 def result_json(result: UploadResult) -> dict[str, Any]:
-    """The object ``imgsync upload --json`` prints for one item (docs/contract.md)."""
+    """The object ``imgsync upload --json`` prints for one item (docs/contract.md); ``ok`` is
+    whether it got a link (:func:`linked`)."""
     return {
         "input": result.input,
-        "ok": result.ok,
+        "ok": linked(result),
         "url": result.url,
         "md5": result.md5,
         "fileID": result.file_id,

@@ -18,11 +18,12 @@ from imgsync.cli.results import (
     InOrder,
     exit_status,
     format_option,
+    linked,
     result_json,
     run_settings,
 )
 from imgsync.engine.results import UploadResult
-from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, ImgsyncError
 
 if TYPE_CHECKING:
     from imgsync.desktop.clipboard import Clipboard
@@ -46,9 +47,10 @@ def upload(
 ) -> None:
     """Upload local images or image URLs; print one link per ITEM, in order.
 
-    Each ITEM's link goes on its own stdout line, or an empty line if it failed (the reason goes
-    to stderr), so Typora's "Custom Command" upload can use it as is. Paths may be
-    percent-encoded or file:// URIs. Exit status 1 if some items failed.
+    Each ITEM's link goes on its own stdout line, or an empty line if it failed or was left
+    alone by the remote-image policy (the reason goes to stderr), so Typora's "Custom Command"
+    upload can use it as is. Paths may be percent-encoded or file:// URIs. Exit status 1 if some
+    items got no link.
     """
     from imgsync.jobs.upload import upload_items
 
@@ -57,8 +59,11 @@ def upload(
     links: list[str] = []
 
     def show(result: UploadResult) -> None:
-        if not result.ok and not stopped:
+        if not stopped and not result.ok:
             click.echo(f"imgsync: {result.input}: {result.error}", err=True)
+        elif not stopped and not linked(result):
+            why = result.error or f"no link came back ({result.status})"
+            click.echo(f"imgsync: {result.input}: not uploaded: {why}", err=True)
         link = _link(result, fmt)
         if link:
             links.append(link)
@@ -81,6 +86,8 @@ def upload(
     if board is not None and links:
         board.write_text("\n".join(links))
     status = exit_status(results)
+    if status == EXIT_OK and not all(linked(r) for r in results):
+        status = EXIT_PARTIAL  # an item left alone got no link: not what was asked for
     if status:
         sys.exit(status)
 

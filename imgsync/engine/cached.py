@@ -157,6 +157,19 @@ class CacheAnswers:
         status = SKIPPED if attempt.kind == NOT_IMAGE else FAILED
         return UploadResult(url, REMOTE, status, error=earlier)
 
+    def held_until_ns(self, url: str) -> int | None:
+        """Until when (wall clock, ns) a URL that failed earlier is answered from that failure
+        under these settings, with no request (as :meth:`answer_url` answers it); None when a run
+        would try it now. A job that keeps its settings (the watcher) waits this long before
+        trying it again, instead of running passes that would try nothing."""
+        if self.settings.sync.retry_failed:
+            return None
+        attempt = self._cache.attempts.get(url)
+        earlier = remembered(
+            attempt, self._clock_ns(), private_allowed=self.settings.upload.allow_private_urls
+        )
+        return None if earlier is None or attempt is None else attempt.next_try_ns
+
     def settled_until_ns(self, url: str) -> int | None:
         """Until when (wall clock, ns) the answer for ``url`` stays what it is without a request:
         0 for good (a link on the image bed, one migrated before, a link that is not an image by

@@ -14,8 +14,10 @@ writes:
    a grace period, is not there yet (editors write a pasted image and the note in either order).
 4. **A pass** syncs the notes that are ready through one seam, :class:`SyncSession`; a note the
    user edits meanwhile is read again by the sync job and the edit kept. A failed image is tried
-   again later with backoff; a note whose image shows up later is looked at again then; a note
-   deleted or moved away while queued is dropped quietly.
+   again later with backoff; a remote link that failed keeps its own back-off (remembered across
+   runs, as ``imgsync sync`` keeps it): no pass tries it sooner, and a note whose only failures
+   are such links is retried when the first of them is due; a note whose image shows up later is
+   looked at again then; a note deleted or moved away while queued is dropped quietly.
 
 Everything the watcher does is told to ``on_event`` as a :class:`WatchEvent` (the command line turns
 them into lines on stderr, or JSON lines); nothing here prints.
@@ -461,12 +463,26 @@ class Watcher:
             state.missing = scan.missing if scan is not None else frozenset()
             retry_in = None
             if retry or (failed and scan is not None and _upload_failed(failed, scan)):
+                held = 0.0 if retry or scan is None else self._held_for(failed, scan)
                 retry_in = self._schedule.retry(
-                    path, initial=self.retry_initial, maximum=self.retry_max
+                    path, initial=self.retry_initial, maximum=self.retry_max, at_least=held
                 )
             else:
                 self._schedule.succeeded(path)
             self._emit(NoteSynced(outcome, trigger, retry_in))
+
+    def _held_for(self, failed: list[Any], scan: NoteScan) -> float:
+        """How long a retry would try nothing: 0 when an image failed that a pass may try again
+        now, else the shortest time left of the back-offs holding back the failed remote links."""
+        held: list[float] = []
+        for image in failed:
+            if image.target not in scan.uploadable:
+                continue  # the user's to fix: no retry waits for it
+            left = self._session.held_for(image.target)
+            if left is None:
+                return 0.0
+            held.append(left)
+        return min(held, default=0.0)
 
     def _rescan(self, path: str) -> NoteScan | None:
         return scan_note(path, self._session.resolver(self._session.root_of(path)))

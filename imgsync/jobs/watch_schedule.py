@@ -8,8 +8,10 @@ decides what a look finds, this module remembers what it found and when to look 
 * A look may decide to wait (the note is still changing, or an image it names is not there yet or
   still being written): the note is looked at again shortly, with the same trigger.
 * A pass whose images failed schedules a retry: ``retry_initial`` seconds, then twice as long each
-  time up to ``retry_max``. Retries are kept apart from event looks, so an event (imgsync's own
-  write, say) neither brings a retry forward nor cancels it.
+  time up to ``retry_max``, and never before ``at_least`` (when every failure is a remote link
+  held back by its own, longer back-off, a retry before it ends would try nothing). Retries are
+  kept apart from event looks, so an event (imgsync's own write, say) neither brings a retry
+  forward nor cancels it.
 * After a pass the note keeps what that pass saw (the digest of the bytes it left, the image
   targets it dealt with, those that were missing), so the event its own write causes, or a save
   that changes nothing imgsync cares about, is recognised and passed over.
@@ -82,11 +84,12 @@ class Schedule:
         state.trigger = trigger
         self._pending.add(path)
 
-    def retry(self, path: str, *, initial: float, maximum: float) -> float:
-        """A pass over ``path`` failed: schedule its retry with backoff; returns the delay."""
+    def retry(self, path: str, *, initial: float, maximum: float, at_least: float = 0.0) -> float:
+        """A pass over ``path`` failed: schedule its retry with backoff, no sooner than
+        ``at_least`` seconds; returns the delay."""
         state = self.state(path)
         state.attempt += 1
-        delay = min(maximum, initial * 2 ** (state.attempt - 1))
+        delay = max(at_least, min(maximum, initial * 2 ** (state.attempt - 1)))
         state.retry_at = self._clock() + delay
         self._pending.add(path)
         return delay

@@ -14,21 +14,29 @@ with two differences:
   uploading them a second time.
 
 It also builds the resolver the watcher looks at a note with before its pass (is every image it
-names there, and done being written?), with the same root and hosted prefixes as the pass.
+names there, and done being written?), with the same root and hosted prefixes as the pass, and
+tells how long a remote link that failed is held back (:meth:`SyncSession.held_for`).
+
+The watcher's passes never try remembered failures anyway (no ``retry_failed``): a dead link is
+tried again when its back-off, kept across runs, has passed, whether ``imgsync sync`` or the
+watcher comes first, and never gets a second offline task while the first is known. Its own
+retries only bring back what failed for a passing reason (an upload refused, the service down).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imgsync.engine.cached import CacheAnswers
 from imgsync.jobs.session import OpenOnce
 from imgsync.jobs.sync import Syncer
 from imgsync.notes.notelock import notes_locked
-from imgsync.notes.resolve import Resolver, find_root
+from imgsync.notes.resolve import Resolver, find_root, remote_url
 from imgsync.store.cache import Cache
 
 if TYPE_CHECKING:
@@ -41,13 +49,16 @@ __all__ = ["SyncSession"]
 
 log = logging.getLogger(__name__)
 
+NS_PER_S = 1_000_000_000
+
 
 class SyncSession:
     """Syncs notes for the watcher over one cache and one API client, opened on first use.
 
     ``root``: the notes root given by the user (``--root``), else each watched path's own (the
     nearest folder above it with ``.obsidian``, else the folder itself), as ``imgsync sync PATH``
-    finds it. ``api_factory`` makes the API client (tests pass one pointed elsewhere).
+    finds it. ``api_factory`` makes the API client (tests pass one pointed elsewhere);
+    ``clock_ns`` is the wall clock remembered failures' back-offs are judged by.
     """
 
     def __init__(
@@ -59,6 +70,7 @@ class SyncSession:
         allow_outside_root: bool = False,
         allow_data: bool = False,
         api_factory: Callable[[], Api] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
         self.allow_outside_root = allow_outside_root
@@ -66,6 +78,7 @@ class SyncSession:
         self._root = root
         self._watched = {os.path.abspath(p): _root_of(Path(p), root) for p in watched}
         self._open = OpenOnce(settings, api_factory)
+        self._clock_ns = clock_ns
 
     # -- what the watcher asks --------------------------------------------------------------------
 
@@ -106,6 +119,19 @@ class SyncSession:
             allow_outside_root=self.allow_outside_root,
             allow_data=self.allow_data,
         )
+
+    def held_for(self, target: str) -> float | None:
+        """Seconds until the remote link ``target`` (as written in a note), which failed, may be
+        tried again: what is left of its back-off. None when a pass may try it now (it is no
+        remote link, or no failure of it holds it back)."""
+        remote = remote_url(target)
+        if remote is None:
+            return None
+        answers = CacheAnswers(self.settings, self._open_cache(), clock_ns=self._clock_ns)
+        until_ns = answers.held_until_ns(remote[0])
+        if until_ns is None:
+            return None
+        return max(0.0, (until_ns - self._clock_ns()) / NS_PER_S)
 
     def close(self) -> None:
         """Close the API client and the cache (a pass in flight must have ended)."""

@@ -20,7 +20,8 @@ files that way is reported too.
 
 A ``#fragment`` after the file name (Obsidian's ``![[icon.svg#icon]]``, ``![a](x.png#outline)``,
 which a vault's CSS selects images by) is not part of the file looked up: it is returned in
-:attr:`Resolved.fragment`, for the new link to carry. A file that is not found, but whose name is
+:attr:`Resolved.fragment`, for the new link to carry; so is a remote URL's (``https://host/a.png#icon``),
+which is never sent to the service or the host. A file that is not found, but whose name is
 found exactly once elsewhere in the folder being synced, gets a hint naming the ``--root`` that
 would find it (a vault copied without its ``.obsidian`` folder, synced a subfolder at a time).
 
@@ -43,7 +44,7 @@ from urllib.parse import unquote
 from imgsync.notes.markdown import ImageRef, has_image_extension
 from imgsync.notes.walk import SKIP_DIRS
 
-__all__ = ["Resolved", "Resolver", "find_root"]
+__all__ = ["Resolved", "Resolver", "find_root", "remote_url"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ class Resolved:
 
     ``skip_reason`` is set when the image must not be uploaded (outside the root, not found,
     ambiguous, a data URI not allowed, an empty destination, not an image, already hosted...).
-    ``fragment`` is the ``#fragment`` written after a local file's name (with its ``#``), or "".
+    ``fragment`` is the ``#fragment`` written after a local file's name or a remote URL (with its
+    ``#``), or "": the new link carries it; a remote ``url`` never holds it (fragments are not
+    sent over HTTP, and the URL is what the service migrates and the index remembers).
     ``missing`` is True when the reason is that no file of that name was found.
     """
 
@@ -79,6 +82,16 @@ class Resolved:
     skip_reason: str | None = None
     fragment: str = ""
     missing: bool = False
+
+
+def remote_url(target: str) -> tuple[str, str] | None:
+    """The URL an ``http(s)://`` or ``//`` link target names, without its ``#fragment``, and the
+    fragment (with its ``#``; "" when there is none or it is empty); None for any other target."""
+    if not _REMOTE_RE.match(target):
+        return None
+    url = "https:" + target if target.startswith("//") else target
+    url, _hash, fragment = url.partition("#")
+    return url, "#" + fragment if fragment else ""
 
 
 def find_root(path: Path) -> Path:
@@ -138,9 +151,10 @@ class Resolver:
             return Resolved(ref, "data", url=target, skip_reason=reason)
         if self._is_hosted(target):
             return Resolved(ref, "hosted", url=target, skip_reason="already on the image bed")
-        if _REMOTE_RE.match(target):
-            url = "https:" + target if target.startswith("//") else target
-            return Resolved(ref, "remote", url=url)
+        remote = remote_url(target)
+        if remote is not None:
+            url, fragment = remote
+            return Resolved(ref, "remote", url=url, fragment=fragment)
         scheme = _SCHEME_RE.match(target)
         if scheme and scheme.group(1).lower() != "file" and not _WINDOWS_ABSOLUTE_RE.match(target):
             return Resolved(

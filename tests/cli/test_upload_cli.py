@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from imgsync.cli import main
 from imgsync.cli.results import InOrder, exit_status, result_json
+from imgsync.engine.remote_policy import KEPT
 from imgsync.engine.results import UploadResult
 
 from ..support import Control, image_bytes, md5, write_config, write_image
@@ -271,3 +272,42 @@ def test_result_json_shape() -> None:
         "kind": "local",
         "status": "reused",
     }
+
+
+def test_a_link_the_remote_policy_leaves_alone_gets_an_empty_line_a_reason_and_status_1(
+    control: Control, env: dict[str, str], images: Path
+) -> None:
+    good = images / "good.png"
+    data = write_image(good, "png", "next to a video")
+    video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    log = control.requests()
+
+    result = run_cli(env, video, str(good))
+
+    assert result.exit_code == 1
+    first, second = result.stdout.split("\n")[:-1]  # one line per item, in order
+    assert first == ""
+    assert control.fetch(second) == data
+    reason = "not an image: youtube.com serves pages and videos, not images"
+    assert f"imgsync: {video}: not uploaded: {reason}\n" in result.stderr
+    assert not [r for r in control.requests()[len(log) :] if "offline" in r["path"]]
+
+    as_json = json.loads(run_cli(env, "--json", video).stdout)
+    assert [(i["ok"], i["url"], i["status"], i["error"]) for i in as_json] == [
+        (False, None, "skipped", reason)
+    ]
+
+
+def test_remote_keep_gives_an_empty_line_and_says_why(
+    control: Control, env: dict[str, str], config_path: Path
+) -> None:
+    with open(config_path, "a", encoding="utf-8") as config:
+        config.write('\n[sync]\nremote = "keep"\n')
+    url = "https://example.com/cat.png"
+
+    result = run_cli(env, url, url)
+
+    assert result.exit_code == 1
+    assert result.stdout == "\n\n"
+    assert result.stderr.count(f"imgsync: {url}: not uploaded: {KEPT}\n") == 2
+    assert control.requests("offline") == []

@@ -10,8 +10,11 @@ import pytest
 
 from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
+from imgsync.jobs.sync import Syncer
 
 from ..support import CREATE_PATH, Control, write_note, write_png
+
+OFFLINE_POST = "/api/v1/oss/offline/download"
 
 
 @pytest.fixture
@@ -66,3 +69,24 @@ def test_a_remote_image_that_cannot_be_fetched_fails_and_the_link_stays(
     assert image.error
     assert note.read_bytes() == original
     assert control.requests(CREATE_PATH) == []
+
+
+def test_a_migrated_link_keeps_its_fragment_and_the_service_never_gets_it(
+    make_settings: Callable[..., Any], control: Control, vault: Path, web: tuple[str, Path]
+) -> None:
+    base, folder = web
+    write_png(folder / "icon.png", "remote icon")
+    note = vault / "a.md"
+    write_note(note, f"![icon]({base}/icon.png#icon) and ![bare]({base}/icon.png#)\n")
+
+    # Default settings: the service migrates the URL itself (offline download), so the request
+    # log shows exactly the URL it was handed.
+    report = Syncer(make_settings(), root=vault).run([vault])
+
+    assert sync_exit_status(report) == EXIT_OK, sync_report_json(report)
+    first, second = report.notes[0].images
+    assert (first.status, second.status) == ("migrated", "migrated")
+    assert first.url == second.url and "#" not in (first.url or "")
+    assert note.read_text() == f"![icon]({first.url}#icon) and ![bare]({first.url})\n"
+    sent = [r["json"]["url"] for r in control.requests(OFFLINE_POST, method="POST")]
+    assert sent == [f"{base}/icon.png"]  # one task for both links, and no fragment in it

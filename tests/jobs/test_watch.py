@@ -14,16 +14,25 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from imgsync.engine.remote_policy import FIRST_RETRY_S
 from imgsync.engine.results import CACHED, FAILED, UPLOADED
 from imgsync.jobs.watch import Watcher
 from imgsync.jobs.watch_lock import AlreadyWatched
 from imgsync.notes.notefile import TEMP_SUFFIX
 
-from ..support import Control, md5, png_bytes, wait_for, write_png
-from .watch_helpers import DEADLINE_S, Watching, atomic_save, vim_save, write_slowly
+from ..support import Control, md5, png_bytes, serving_folder, wait_for, write_png
+from .watch_helpers import (
+    DEADLINE_S,
+    Watching,
+    atomic_save,
+    start_watching,
+    vim_save,
+    write_slowly,
+)
 
 CREATE = "/upload/v1/oss/file/create"
 
@@ -40,6 +49,9 @@ def rewritten(note: Path, *targets: str) -> bool:
 
 
 def wait_rewritten(note: Path, *targets: str) -> str:
+    """Wait until the note on disk is rewritten. The pass that wrote it is told (``NoteSynced``)
+    only after its write, when the pass ends: a test that then looks at the watcher's events
+    waits for them with ``w.barrier()`` first."""
     wait_for(lambda: rewritten(note, *targets), DEADLINE_S)
     return note.read_text(encoding="utf-8")
 
@@ -212,6 +224,7 @@ def test_an_image_still_being_written_is_not_uploaded_half_done(
     write_slowly(image_path, data, chunks=6, pause=lambda: time.sleep(0.1))
 
     wait_rewritten(note, "img/big.png")
+    w.barrier()
     assert not w.failures(note)
     assert creates(control) == [md5(data)]
     url = note.read_text().split("(", 1)[1].rstrip(")\n")
@@ -231,6 +244,7 @@ def test_an_image_that_appears_after_the_grace_period_is_synced_then(
     image = write_png(vault / "img" / "late.png", old=False)
 
     wait_rewritten(note, "img/late.png")
+    w.barrier()  # the pass that rewrote the note is told once it ends, after its write
     assert w.synced(note)[-1].trigger == "image"
     assert creates(control) == [md5(image)]
 
@@ -265,6 +279,7 @@ def test_a_note_moved_into_the_folder_is_synced(
     os.rename(outside, vault / "n.md")
 
     wait_rewritten(vault / "n.md", "../vault/img/a.png")
+    w.barrier()  # the pass that rewrote the note is told once it ends, after its write
     assert len(w.synced(vault / "n.md")) == 1
 
 
@@ -319,6 +334,46 @@ def test_a_failed_image_is_retried_with_backoff_not_in_a_hot_loop(
     assert [p.retry_in for p in passes] == [0.5, 1.0, None]  # twice as long each time
     failed = [p for p in passes if p.outcome.images[0].status == FAILED]
     assert len(failed) == 2 and "500" in (failed[0].outcome.images[0].error or "")
+
+
+def test_a_dead_remote_link_waits_for_its_own_back_off_not_the_watchers_retries(
+    make_settings: Callable[..., Any], vault: Path, tmp_path: Path, control: Control, observer: str
+) -> None:
+    # Loopback links are the user's to publish here, so imgsync fetches them itself: the web
+    # server's log counts every try of the dead link.
+    settings = make_settings(upload={"allow_private_urls": True})
+    image = write_png(vault / "img" / "a.png")
+    (tmp_path / "web").mkdir()
+    control.faults([{"match": "", "method": "PUT", "nth": 1, "times": 1000, "action": "http:500"}])
+    with serving_folder(tmp_path / "web") as (base, hits):
+        dead = f"{base}/gone.png"
+        w = start_watching(settings, vault, observer, retry_initial=0.5, retry_max=10.0)
+        try:
+            note = vault / "n.md"
+            note.write_bytes(f"![a](img/a.png) ![gone]({dead})\n".encode())
+            (first,) = w.wait_synced(note)  # both fail: the upload refused, the link dead (404)
+            control.faults([])  # the service recovers; the link stays dead
+            tried = list(hits)
+
+            wait_rewritten(note, "img/a.png")
+            w.barrier()
+        finally:
+            w.watcher.stop()
+            assert w.watcher.join(DEADLINE_S) and w.watcher.failure is None
+
+    first, *retries = w.synced(note)
+    assert [i.status for i in first.outcome.images] == [FAILED, FAILED]
+    assert first.retry_in == 0.5  # the refused upload is retried on the watcher's backoff
+    assert retries and {p.trigger for p in retries} == {"retry"}
+    last = retries[-1]
+    assert [i.status for i in last.outcome.images] == [UPLOADED, FAILED]
+    assert (last.outcome.images[1].error or "").startswith("failed earlier (")
+    # Only the dead link is left: the next retry is when its back-off ends, not in 1 s.
+    assert last.retry_in is not None and last.retry_in > FIRST_RETRY_S - 60
+    assert tried and set(tried) == {"/gone.png"}
+    assert hits == tried  # tried by the first pass only; the retries answered it from its failure
+    assert creates(control)[-1] == md5(image)
+    assert f"![gone]({dead})" in note.read_text()
 
 
 def test_the_native_observer_failing_with_enospc_falls_back_to_polling(

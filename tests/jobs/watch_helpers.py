@@ -106,6 +106,33 @@ def vim_save(note: Path, data: bytes) -> None:
     backup.unlink()
 
 
+def start_watching(
+    settings: Settings,
+    vault: Path,
+    observer: str,
+    *,
+    on_start: Callable[[Watching], None] = lambda _w: None,
+    **options: Any,
+) -> Watching:
+    """Start a watcher over the vault with the tests' short timings and wait for its start-up
+    sync; stopping it is the caller's (the ``watching`` fixture's, unless settings of the test's
+    own are needed)."""
+    events: list[Any] = []
+    options = {
+        "debounce": DEBOUNCE_S,
+        "poll": observer == "poll",
+        "poll_interval": POLL_INTERVAL_S,
+        "image_grace": IMAGE_GRACE_S,
+        **options,
+    }
+    watcher = Watcher(settings, [vault], on_event=events.append, **options)
+    watcher.start()
+    watching = Watching(watcher, events, vault)
+    on_start(watching)
+    watching.wait_ready()
+    return watching
+
+
 @pytest.fixture(params=["native", "poll"])
 def observer(request: pytest.FixtureRequest) -> str:
     """Each watcher test runs with the native observer and with --poll: the same behaviour."""
@@ -119,19 +146,7 @@ def watching(settings: Settings, vault: Path, observer: str) -> Iterator[Callabl
     started: list[Watching] = []
 
     def start(**options: Any) -> Watching:
-        events: list[Any] = []
-        options = {
-            "debounce": DEBOUNCE_S,
-            "poll": observer == "poll",
-            "poll_interval": POLL_INTERVAL_S,
-            "image_grace": IMAGE_GRACE_S,
-            **options,
-        }
-        watcher = Watcher(settings, [vault], on_event=events.append, **options)
-        watcher.start()
-        watching = Watching(watcher, events, vault)
-        started.append(watching)
-        watching.wait_ready()
+        watching = start_watching(settings, vault, observer, on_start=started.append, **options)
         return watching
 
     yield start
