@@ -312,7 +312,16 @@ class _Run:
             counts.notes_found += 1
             if problem is None and not skip_index and unchanged(key):  # --no-cache: read all
                 # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
-                report.add_unchanged(key)
+                retry_after_ns = self.freshness.retry_after_ns(key)
+                if retry_after_ns:  # unread, but its links that failed earlier are reported
+                    waiting = NoteOutcome(
+                        key, unchanged_since_last_sync=True, retry_after_ns=retry_after_ns
+                    )
+                    report.add(waiting)
+                    if self.on_note is not None:
+                        self.on_note(waiting)
+                else:
+                    report.add_unchanged(key)
                 counts.notes_done += 1
             else:
                 outcome = NoteOutcome(key, error=problem)

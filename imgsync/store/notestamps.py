@@ -134,6 +134,16 @@ class NoteStamps:
                 racy[os.fsdecode(path)] = stamp
         return trusted, racy
 
+    def rechecks(self, under: Sequence[str] = ()) -> dict[str, int]:
+        """The notes stamped with a recheck time still ahead (links that failed earlier, waiting
+        for their retry), keyed by absolute path, with that time (wall clock ns)."""
+        where, places = _under_clause(under)
+        rows = self._db.all(
+            f"SELECT path, recheck_ns FROM notes WHERE namespace = ? AND recheck_ns > ?{where}",
+            (self.namespace, self._clock_ns(), *places),
+        )
+        return {os.fsdecode(path): recheck_ns for path, recheck_ns in rows}
+
     def put(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
         self._db.execute(
