@@ -56,8 +56,9 @@ print(",".join(heavy) or "none", file=sys.__stderr__)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall time, CPU time) of a fresh process running ``cmd``; its exit status is 1 here (the
-    dead links are failures), so it is not checked (``noop_resync.timed`` checks it)."""
+    """(wall time, CPU time) of a fresh process running ``cmd``; its exit status is not checked
+    (``noop_resync.timed`` checks it): a re-sync that reads a note of dead links exits 1, one
+    that skips it as stamped until their retry time exits 0."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

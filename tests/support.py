@@ -222,6 +222,30 @@ def age_index(data_dir: Path, seconds: float) -> int:
         conn.close()
 
 
+def age_backoffs(data_dir: Path, seconds: float) -> int:
+    """Make the remembered failures of remote URLs in ``data_dir``'s index, and the recheck times
+    of the note stamps that wait for them, look ``seconds`` older (time passing, as the back-offs
+    see it: the engine reads the wall clock for them); returns how many attempts. Plain sqlite on
+    the real file."""
+    import sqlite3
+
+    shift = int(seconds * 1e9)
+    conn = sqlite3.connect(Path(data_dir) / "cache.sqlite3", timeout=10)
+    try:
+        with conn:
+            cursor = conn.execute(
+                "UPDATE url_attempts"
+                " SET last_try_ns = last_try_ns - ?, next_try_ns = next_try_ns - ?",
+                (shift, shift),
+            )
+            conn.execute(
+                "UPDATE notes SET recheck_ns = recheck_ns - ? WHERE recheck_ns != 0", (shift,)
+            )
+        return cursor.rowcount
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------------------------- control plane
 
 

@@ -11,6 +11,7 @@ goes to stderr).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from imgsync.cli.progress import Progress
 from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.config import REMOTE_POLICIES
+from imgsync.engine.remote_policy import RETRY_TIME_FORMAT
 from imgsync.engine.results import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
@@ -35,7 +37,7 @@ def sync_exit_status(report: SyncReport) -> int:
     be reached (worth retrying as it is); else 1 when anything failed (docs/contract.md)."""
     unreachable = False
     for note in report.outcomes():
-        if note.error is not None:
+        if note.error is not None or note.retry_after_ns:
             return EXIT_PARTIAL
         for image in note.images:
             if image.status != FAILED:
@@ -63,7 +65,13 @@ def _note_json(note: NoteOutcome, base: Path | None) -> dict[str, Any]:
         "error": None if note.error is None else printable(note.error),
         "warnings": [printable(w) for w in note.warnings],
         "images": [_image_json(image) for image in note.images],
+        "retry_after": _retry_time(note.retry_after_ns) if note.retry_after_ns else None,
     }
+
+
+def _retry_time(ns: int) -> str:
+    """When links that failed earlier are tried again, as the user's local time."""
+    return time.strftime(RETRY_TIME_FORMAT, time.localtime(ns / 1e9))
 
 
 def _image_json(image: ImageOutcome) -> dict[str, Any]:
@@ -92,6 +100,15 @@ def note_lines(
     name = shown(note.path, base)
     if note.error:
         yield f"{name}: {note.error}", False
+    if note.retry_after_ns:
+        when = _retry_time(note.retry_after_ns)
+        yield (
+            (
+                f"{name}: not read (unchanged): remote images in it failed earlier; retry after "
+                f"{when}, or now with --retry-failed"
+            ),
+            False,
+        )
     for warning in note.warnings:
         yield f"{name}: warning: {warning}", True
     for image in note.images:
@@ -120,6 +137,9 @@ def summary_line(report: SyncReport) -> str:
         f"{_count(notes_failed, 'note')} failed; "
         f"image links: {words}, {links_failed} failed"
     )
+    waiting = sum(1 for note in report.outcomes() if note.retry_after_ns)
+    if waiting:
+        line += f"; {_count(waiting, 'note')} waiting to retry remote images that failed"
     if report.dry_run:
         line = f"dry run: {line}; {_count(report.images_to_upload, 'image')} to upload"
     return line

@@ -23,9 +23,12 @@ writes atomically), every other one as it was. Nothing here prints: the command 
 :class:`SyncReport` into output and an exit status.
 
 A note is *clean* after a sync when every image reference in it now points at the image bed (or it
-has none). Only a clean note is stamped in the cache and skipped next time without being parsed: a
-note with a missing image, a data URI or a file outside the root is looked at again on every run,
-since a new file, a flag or a change elsewhere can change its outcome.
+has none). A clean note is stamped in the cache and skipped next time without being parsed; so is a
+note whose only unfinished links are remote URLs the index answers without a request (dead links in
+their back-off, links that are not images), until the first of those back-offs ends. A note with a
+missing image, a data URI or a file outside the root is looked at again on every run, since a new
+file, a flag or a change elsewhere can change its outcome; so is every note with a link in
+back-off under ``--retry-failed`` or ``sync.remote = "keep"``.
 
 In a dry run nothing is uploaded, written or recorded, and no request is made: the local index
 answers what it knows (those images show their real link, and the note the rewrite it would get),
@@ -46,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgsync.engine.results import FAILED, SKIPPED
+from imgsync.engine.results import FAILED, REMOTE, SKIPPED
 from imgsync.engine.review import rejected_links
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
@@ -162,7 +165,7 @@ class Syncer:
             return None
         from imgsync.engine.cached import CacheAnswers  # light: no HTTP stack
 
-        return CacheAnswers(self.settings, cache)
+        return CacheAnswers(self.settings, cache, clock_ns=self._clock_ns)
 
     def _place(self, given: Path) -> tuple[Resolver, Path]:
         """The resolver of the notes root for a path given, and the folder being synced there.
@@ -257,12 +260,19 @@ class _Run:
         self.counts = SyncCounts()
         # Before the stamps are read: a rejection found now forgets them (engine/review.py).
         self.rejected = syncer._review_rejections()
+        from imgsync.config import REMOTE_KEEP  # loaded already: it made the settings
+
         # The stamps of the notes below the paths given only: a sync of one note reads one.
         self.freshness = NoteFreshness(
             syncer._open_cache(),
             clock_ns=syncer._clock_ns,
             record=not syncer.dry_run,
             under=[os.path.abspath(path) for path in paths],
+            # --retry-failed tries the links in back-off now, and under "keep" they are answered
+            # otherwise: the notes stamped for those links must be read.
+            with_rechecks=not (
+                syncer.settings.sync.retry_failed or syncer.settings.sync.remote == REMOTE_KEEP
+            ),
         )
         self.on_note = on_note
         self.on_image = on_image
@@ -302,7 +312,16 @@ class _Run:
             counts.notes_found += 1
             if problem is None and not skip_index and unchanged(key):  # --no-cache: read all
                 # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
-                report.add_unchanged(key)
+                retry_after_ns = self.freshness.retry_after_ns(key)
+                if retry_after_ns:  # unread, but its links that failed earlier are reported
+                    waiting = NoteOutcome(
+                        key, unchanged_since_last_sync=True, retry_after_ns=retry_after_ns
+                    )
+                    report.add(waiting)
+                    if self.on_note is not None:
+                        self.on_note(waiting)
+                else:
+                    report.add_unchanged(key)
                 counts.notes_done += 1
             else:
                 outcome = NoteOutcome(key, error=problem)
@@ -467,24 +486,58 @@ class _Run:
             outcome.planned = (scanned.note.raw, planned)
 
     def _write(self, scanned: ScannedNote, links: Callable[[Resolved], str | None]) -> None:
-        """Rewrite the note if any link changes, and stamp it if it is clean now."""
+        """Rewrite the note if any link changes, and stamp it if it is clean now (or clean until
+        a back-off ends: see :meth:`_recheck_ns`)."""
         from imgsync.jobs.sync_note import is_done, note_error, rewrite_note
 
         outcome = scanned.outcome
+        unfinished: list[Resolved] | None
         if any(links(res) is not None for res in scanned.resolved):
             try:
-                final, clean = rewrite_note(scanned, links)
+                final, unfinished = rewrite_note(scanned, links)
             except ImgsyncError as exc:
                 outcome.error = note_error(exc)
                 self.freshness.forget(outcome.path)
                 return
         else:
             final = scanned.note.raw
-            clean = all(is_done(res, None) for res in scanned.resolved)
-        if clean and not outcome.failed:
-            self.freshness.mark_clean(outcome.path, final)
-        else:
+            unfinished = [res for res in scanned.resolved if not is_done(res, None)]
+        recheck_ns = self._recheck_ns(outcome, unfinished)
+        if recheck_ns is None:
             self.freshness.forget(outcome.path)
+        else:
+            self.freshness.mark_clean(outcome.path, final, recheck_ns=recheck_ns)
+
+    def _recheck_ns(self, outcome: NoteOutcome, unfinished: list[Resolved] | None) -> int | None:
+        """Until when the note, as this run leaves it, needs no look (0: until it changes), or
+        None when the next run must read it again.
+
+        A clean note (every reference on the image bed) is done until it changes. A note whose
+        every unfinished reference is a remote URL the local index answers without a request
+        (a failure in its back-off, a link that is not an image) is done until the first of those
+        answers may change (:meth:`~imgsync.engine.cached.CacheAnswers.settled_until_ns`): then
+        a re-sync of a vault of dead links reads none of their notes. Anything else (a local
+        image that failed, a remote one not settled, a note or image error) is looked at again
+        on every run, since a new file, a flag or a change elsewhere can change its outcome.
+        """
+        if unfinished is None or outcome.error is not None:
+            return None
+        failed_kinds = {image.kind for image in outcome.images if image.status == FAILED}
+        if not unfinished:
+            return None if failed_kinds else 0
+        answers = self._answers
+        if answers is None or failed_kinds - {REMOTE}:
+            return None
+        times: list[int] = []
+        for res in unfinished:
+            if res.kind != REMOTE or res.skip_reason is not None or not res.url:
+                return None
+            until = answers.settled_until_ns(res.url)
+            if until is None:
+                return None
+            times.append(until)
+        # 0 is "settled for good": the stamp is due when the first timed answer is.
+        return min((t for t in times if t), default=0)
 
     def _done(self, outcome: NoteOutcome, place: int) -> None:
         """A note is finished: count it, hand it on, keep only what the report needs of it."""

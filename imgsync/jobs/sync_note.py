@@ -271,9 +271,10 @@ def note_error(exc: ImgsyncError) -> str:
 
 def rewrite_note(
     scanned: ScannedNote, links: Callable[[Resolved], str | None]
-) -> tuple[bytes, bool]:
+) -> tuple[bytes, list[Resolved] | None]:
     """Rewrite the note from a fresh read, each reference to ``links(res)`` where that is a link;
-    return (the bytes it now holds, whether it is clean: every reference on the image bed).
+    return (the bytes it now holds, its unfinished references: those not on the image bed, none
+    when it is clean; None when that is not known, the text read not matching the parser).
 
     An edit made since the scan is kept: a note whose bytes changed is scanned again and its new
     text rewritten. Raises :class:`~imgsync.errors.ImgsyncError` when it cannot be written.
@@ -282,10 +283,10 @@ def rewrite_note(
     from imgsync.notes.notefile import update_note
 
     outcome = scanned.outcome
-    clean = [False]
+    unfinished: list[list[Resolved] | None] = [None]
 
     def transform(note: NoteText) -> str:
-        clean[0] = False
+        unfinished[0] = None
         if content_digest(note.raw) == scanned.digest:
             refs, resolved = scanned.refs, scanned.resolved
         else:
@@ -300,18 +301,19 @@ def rewrite_note(
                 for ref in refs
             ]
         mapping: dict[ImageRef, str] = {}
-        done = True
+        left: list[Resolved] = []
         for ref, res in zip(refs, resolved, strict=True):
             link = links(res)
-            done = done and is_done(res, link)
+            if not is_done(res, link):
+                left.append(res)
             if link is not None and link != ref.target:
                 mapping[ref] = link
-        clean[0] = done
+        unfinished[0] = left
         return rewrite(note.text, mapping) if mapping else note.text
 
     final, changed = update_note(outcome.path, transform)
     outcome.changed = changed
-    return final.raw, clean[0]
+    return final.raw, unfinished[0]
 
 
 def plan_rewrite(scanned: ScannedNote, links: Callable[[Resolved], str | None]) -> bytes:

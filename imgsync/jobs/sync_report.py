@@ -69,6 +69,9 @@ class NoteOutcome:
     warnings: list[str] = field(default_factory=list)
     edits: list[tuple[str, str]] = field(default_factory=list)
     planned: tuple[bytes, bytes] | None = None
+    # A note not read because it is as its last sync left it, with remote links that failed then
+    # and wait for their retry: when that is (wall clock ns).
+    retry_after_ns: int = 0
 
     @property
     def path(self) -> Path:
@@ -77,13 +80,23 @@ class NoteOutcome:
     @property
     def failed(self) -> bool:
         """Whether the note, or any of its image references, failed."""
-        return self.error is not None or any(i.status == FAILED for i in self.images)
+        return (
+            self.error is not None
+            or self.retry_after_ns > 0
+            or any(i.status == FAILED for i in self.images)
+        )
 
     @property
     def quiet(self) -> bool:
         """Whether there is nothing to say about the note but its name."""
         return not (
-            self.changed or self.images or self.error or self.warnings or self.edits or self.planned
+            self.changed
+            or self.images
+            or self.error
+            or self.warnings
+            or self.edits
+            or self.planned
+            or self.retry_after_ns
         )
 
 

@@ -12,6 +12,12 @@ mtime: an edit in the same mtime tick would keep size and mtime. Such a note is 
 its content hash instead; once it is older than the window, its stamp is recorded again and
 trusted by its stat from then on.
 
+A note whose only unfinished links are remote URLs whose failure the back-off memory settles
+(:meth:`imgsync.engine.cached.CacheAnswers.settled_until_ns`) is stamped too, with a recheck time
+(:attr:`~imgsync.store.cache.NoteStamp.recheck_ns`): it is skipped unread until the first of those
+back-offs ends, and looked at again from then on. A run that retries failed links at once
+(``--retry-failed``) trusts no such stamp.
+
 Only the standard library and the store are imported: this runs on the no-op re-sync, which must
 import neither the markdown parser nor the upload engine.
 """
@@ -39,7 +45,9 @@ class NoteFreshness:
     False (a dry run) nothing is written to the cache: no stamp recorded, refreshed or forgotten.
     The stamps are read once, at construction: those trusted by their stat alone as a (size,
     mtime, inode) key each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with
-    ``under`` (the absolute paths a run walks), only those of the notes there.
+    ``under`` (the absolute paths a run walks), only those of the notes there. With
+    ``with_rechecks`` False (a ``--retry-failed`` run) the stamps of notes with links in back-off
+    (a recheck time) are not trusted: those notes are read, and their links tried again.
     """
 
     def __init__(
@@ -49,8 +57,15 @@ class NoteFreshness:
         clock_ns: Callable[[], int],
         record: bool = True,
         under: Sequence[str] = (),
+        with_rechecks: bool = True,
     ) -> None:
-        self._trusted, self._racy = cache.notes.stat_keys(under) if cache is not None else ({}, {})
+        self._trusted, self._racy = (
+            cache.notes.stat_keys(under, with_rechecks=with_rechecks)
+            if cache is not None
+            else ({}, {})
+        )
+        # The notes whose stamp vouches only until their failed links' retry: a run reports them.
+        self._rechecks = cache.notes.rechecks(under) if cache is not None and with_rechecks else {}
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None
@@ -84,12 +99,20 @@ class NoteFreshness:
             return False
         if self._clock_ns() - st.st_mtime_ns >= RACY_WINDOW_NS:
             # Proved by content, and now old enough to be trusted by its stat next time.
-            self._put(note, st, stamp.digest)
+            self._put(note, st, stamp.digest, stamp.recheck_ns)
         return True
 
-    def mark_clean(self, note: Path, expected: bytes) -> None:
+    def retry_after_ns(self, key: str) -> int:
+        """For a note found :meth:`unchanged`: when the links that failed in its last sync may be
+        tried again (wall clock ns), or 0 if nothing in it waits."""
+        return self._rechecks.get(key, 0)
+
+    def mark_clean(self, note: Path, expected: bytes, *, recheck_ns: int = 0) -> None:
         """Record the note as clean, if it still holds exactly ``expected`` (the bytes this run
-        left in it); else forget its stamp: an edit made since is the next run's to look at."""
+        left in it); else forget its stamp: an edit made since is the next run's to look at.
+
+        ``recheck_ns`` (wall clock, 0: never) is when the stamp stops vouching for the note: the
+        earliest time one of its unfinished links could be answered otherwise."""
         if self._writes is None:
             return
         try:
@@ -101,16 +124,16 @@ class NoteFreshness:
         if raw != expected:
             self.forget(note)
             return
-        self._put(note, st, content_digest(raw))
+        self._put(note, st, content_digest(raw), recheck_ns)
 
     def forget(self, note: Path) -> None:
         """Forget the note's stamp: its sync was not clean, so the next run looks at it again."""
         if self._writes is not None:
             self._writes.notes.forget(note)
 
-    def _put(self, note: Path, st: os.stat_result, digest: str) -> None:
+    def _put(self, note: Path, st: os.stat_result, digest: str, recheck_ns: int) -> None:
         if self._writes is not None:
-            self._writes.notes.put(note, NoteStamp.from_stat(st, digest))
+            self._writes.notes.put(note, NoteStamp.from_stat(st, digest, recheck_ns=recheck_ns))
 
 
 def content_digest(raw: bytes) -> str:

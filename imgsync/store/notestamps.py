@@ -11,6 +11,9 @@ from pathlib import Path
 from imgsync.store.db import Database
 from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 
+# The largest wall-clock time sqlite's INTEGER holds: no stamp's recheck time is after it.
+NEVER_NS = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class NoteStamp:
@@ -92,7 +95,7 @@ class NoteStamps:
         }
 
     def stat_keys(
-        self, under: Sequence[str] = ()
+        self, under: Sequence[str] = (), *, with_rechecks: bool = True
     ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
         """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest:
         the stamps trusted by their stat alone as :func:`stat_key` tuples, and the few racy ones
@@ -102,13 +105,18 @@ class NoteStamps:
         to those notes and the notes below those folders, so a sync of one note in a big vault
         reads one stamp. Four columns of plain tuples cost a fraction of six made into as many
         NoteStamp objects, which was the largest cost of a no-op re-sync after the walk itself.
+
+        ``with_rechecks`` False leaves out the stamps with a recheck time (notes with links in
+        back-off), due or not: a run that retries those links must read their notes.
         """
         where, places = _under_clause(under)
+        # A stamp vouches while its recheck time (if any) is after this; none is after NEVER_NS.
+        now = self._clock_ns() if with_rechecks else NEVER_NS
         rows = self._db.all(
             "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
             " AND (recheck_ns = 0 OR recheck_ns > ?)"
             f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
-            (self.namespace, self._clock_ns(), RACY_WINDOW_NS, *places),
+            (self.namespace, now, RACY_WINDOW_NS, *places),
         )
         trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
         racy: dict[str, NoteStamp] = {}
@@ -116,7 +124,7 @@ class NoteStamps:
             "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
             " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)"
             " AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
-            (self.namespace, self._clock_ns(), RACY_WINDOW_NS),
+            (self.namespace, now, RACY_WINDOW_NS),
         ):
             trusted_stat = not is_racy(mtime_ns, recorded_ns)
             stamp = NoteStamp(size, mtime_ns, inode, digest, trusted_stat, recheck_ns)
@@ -125,6 +133,16 @@ class NoteStamps:
             else:
                 racy[os.fsdecode(path)] = stamp
         return trusted, racy
+
+    def rechecks(self, under: Sequence[str] = ()) -> dict[str, int]:
+        """The notes stamped with a recheck time still ahead (links that failed earlier, waiting
+        for their retry), keyed by absolute path, with that time (wall clock ns)."""
+        where, places = _under_clause(under)
+        rows = self._db.all(
+            f"SELECT path, recheck_ns FROM notes WHERE namespace = ? AND recheck_ns > ?{where}",
+            (self.namespace, self._clock_ns(), *places),
+        )
+        return {os.fsdecode(path): recheck_ns for path, recheck_ns in rows}
 
     def put(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""

@@ -24,8 +24,9 @@ NOTE_KEYS = {"path", "changed", "images"}
 IMAGE_KEYS = {"target", "kind", "status", "url", "error"}
 TOTAL_KEYS = {"notes", "changed", "uploaded", "reused", "cached", "skipped", "failed"}
 # What imgsync adds to the contract's shape ("extend them freely"): a note's own error and
-# warnings, an image's line, and whether the run was a dry run.
-NOTE_EXTRA = {"error", "warnings"}
+# warnings, when a note left unread retries its failed remote images, an image's line, and
+# whether the run was a dry run.
+NOTE_EXTRA = {"error", "warnings", "retry_after"}
 IMAGE_EXTRA = {"line"}
 TOP_EXTRA = {"dry_run"}
 KINDS = {"local", "remote", "hosted", "data"}
@@ -300,6 +301,7 @@ def test_the_json_of_a_report_shows_names_that_are_not_utf8_and_relative_paths()
                         "line": 3,
                     }
                 ],
+                "retry_after": None,
             },
             {
                 "path": "/elsewhere/n.md",
@@ -307,6 +309,7 @@ def test_the_json_of_a_report_shows_names_that_are_not_utf8_and_relative_paths()
                 "error": "no such file",
                 "warnings": [],
                 "images": [],
+                "retry_after": None,
             },
         ],
         "totals": {

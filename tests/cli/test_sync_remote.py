@@ -104,14 +104,45 @@ def test_a_dead_link_gets_one_task_then_none_until_retry_failed(
     assert len(control.requests(OFFLINE_POST, method="POST")) == 1
     log = control.requests()
 
+    # The note's only unfinished link is in its back-off: the note is stamped until then, and
+    # the next run does not read it, but reports it as waiting for that retry (exit 1).
     second, status = sync_json(config, env, tmp_path, "vault")
-    image = images_of(second)[dead]
+    assert status == 1 and images_of(second) == {}
+    assert second["totals"]["notes"] == 1 and second["totals"]["changed"] == 0
+    (waiting,) = second["notes"]
+    assert isinstance(waiting["retry_after"], str) and waiting["path"] == "vault/a.md"
+    assert control.requests() == log  # not one request: no second task, no token, nothing
+    text = subprocess.run(
+        [sys.executable, "-m", "imgsync", "--config", str(config), "sync", "vault"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert text.returncode == 1, text.stderr
+    assert (
+        f"vault/a.md: not read (unchanged): remote images in it failed earlier; retry after "
+        f"{waiting['retry_after']}, or now with --retry-failed"
+    ) in text.stdout
+    assert "1 note waiting to retry remote images that failed" in text.stdout
+    assert control.requests() == log
+
+    # Read again for another reason (an edit), the note says why its link is left, still with
+    # no request; --remote=keep, which answers the link otherwise, reads the note too.
+    write_note(note, original.decode() + "\nEdited.\n")
+    edited, status = sync_json(config, env, tmp_path, "vault")
+    image = images_of(edited)[dead]
     assert status == 1 and image["status"] == "failed"
     assert image["error"].startswith(
         "failed earlier (download failed: 127.0.0.1 refused the connection); retry after "
     )
     assert image["error"].endswith(", or now with --retry-failed")
-    assert control.requests() == log  # not one request: no second task, no token, nothing
+    assert control.requests() == log
+    kept, status = sync_json(config, env, tmp_path, "--remote=keep", "vault")
+    assert status == 0 and images_of(kept)[dead]["error"] == KEPT
+    assert control.requests() == log
+    original = note.read_bytes()
 
     third, _status = sync_json(config, env, tmp_path, "--retry-failed", "vault")
     assert images_of(third)[dead]["error"] == "download failed: 127.0.0.1 refused the connection"

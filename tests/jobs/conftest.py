@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import imgsync.notes.markdown
 from imgsync.config import Settings
 from imgsync.jobs.sync import Syncer
 
@@ -47,6 +48,21 @@ def sync(settings: Settings, vault: Path) -> Callable[..., Any]:
         return syncer.run(list(paths) or [vault], **callbacks)
 
     return run
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text markdown.find_images is called with (sync imports it at call time): a note
+    skipped as unchanged since its last sync is never parsed."""
+    calls: list[str] = []
+    real = imgsync.notes.markdown.find_images
+
+    def spy(text: str) -> Any:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(imgsync.notes.markdown, "find_images", spy)
+    return calls
 
 
 @pytest.fixture

@@ -9,27 +9,12 @@ from typing import Any
 
 import pytest
 
-import imgsync.notes.markdown
 from imgsync.cli.sync import sync_exit_status, sync_report_json
 from imgsync.errors import EXIT_OK
 from imgsync.store.cache import Cache
 
 from ..support import Control, backdate, write_note, write_png
 from .helpers import snapshot
-
-
-@pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every text markdown.find_images is called with (sync imports it at call time)."""
-    calls: list[str] = []
-    real = imgsync.notes.markdown.find_images
-
-    def spy(text: str) -> Any:
-        calls.append(text)
-        return real(text)
-
-    monkeypatch.setattr(imgsync.notes.markdown, "find_images", spy)
-    return calls
 
 
 def make_notes(vault: Path) -> list[Path]:

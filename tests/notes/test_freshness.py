@@ -158,3 +158,47 @@ def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: 
     assert read_for(vault / "a.md", vault / "sub0") == {"a.md", "c.md"}
     fresh = NoteFreshness(cache, clock_ns=lambda: LONG_AGO_NS, under=[str(vault / "sub")])
     assert fresh.unchanged(str(notes[1])) and not fresh.unchanged(str(notes[0]))
+
+
+def test_a_stamp_with_a_recheck_time_vouches_until_then(tmp_path: Path, cache: Cache) -> None:
+    # A note whose only unfinished links are in back-off: clean until the first back-off ends.
+    note = write(tmp_path / "n.md")
+    plain = write(tmp_path / "plain.md")
+    now = [LONG_AGO_NS + 2 * RACY_WINDOW_NS]
+    until = now[0] + 3600 * 10**9
+    with Cache(cache.path, clock_ns=lambda: now[0]) as timed:
+
+        def fresh(**options: bool) -> NoteFreshness:
+            return NoteFreshness(timed, clock_ns=lambda: now[0], **options)
+
+        fresh().mark_clean(note, TEXT, recheck_ns=until)
+        fresh().mark_clean(plain, TEXT)
+        assert timed.notes.get(note).recheck_ns == until
+        assert fresh().unchanged(str(note)) and fresh().unchanged(str(plain))
+        # A run that retries failed links now trusts no stamp with a recheck time, due or not.
+        retrying = fresh(with_rechecks=False)
+        assert not retrying.unchanged(str(note)) and retrying.unchanged(str(plain))
+
+        now[0] = until - 1
+        assert fresh().unchanged(str(note))
+        now[0] = until  # due: the note is read again
+        assert not fresh().unchanged(str(note)) and fresh().unchanged(str(plain))
+
+
+def test_a_racy_stamp_keeps_its_recheck_time_when_trusted_once_old(
+    tmp_path: Path, cache: Cache
+) -> None:
+    mtime = LONG_AGO_NS
+    note = write(tmp_path / "n.md", mtime_ns=mtime)
+    now = [mtime + 1]  # right after the write: a racy stamp
+    until = mtime + 3600 * 10**9
+    with Cache(cache.path, clock_ns=lambda: now[0]) as timed:
+        NoteFreshness(timed, clock_ns=lambda: now[0]).mark_clean(note, TEXT, recheck_ns=until)
+        assert not timed.notes.get(note).stat_trusted
+
+        now[0] = mtime + RACY_WINDOW_NS  # old enough: proved by content, stamped again
+        assert NoteFreshness(timed, clock_ns=lambda: now[0]).unchanged(str(note))
+        stamped = timed.notes.get(note)
+        assert stamped.stat_trusted and stamped.recheck_ns == until
+        now[0] = until
+        assert not NoteFreshness(timed, clock_ns=lambda: now[0]).unchanged(str(note))
