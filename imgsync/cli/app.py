@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from imgsync.cli.commands import COMMANDS
+from imgsync.cli.lazy import LazyGroup
 from imgsync.errors import EXIT_PARTIAL, ImgsyncError
 
 if TYPE_CHECKING:
@@ -130,7 +132,11 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--config",
     "config_path",
