@@ -178,3 +178,13 @@ def test_shell_completion_goes_on_into_a_lazy_command() -> None:
 
     assert done.stdout.splitlines() == ["plain,stats"]
     assert "imgsync.cli.cache" in loaded
+
+
+def test_the_version_is_the_installed_one_and_costs_no_metadata_lookup() -> None:
+    from importlib.metadata import version
+
+    done, loaded = probe(["--version"])
+
+    assert done.stdout == f"imgsync, version {version('imgsync')}\n"
+    assert "importlib.metadata" not in loaded
+    assert not heavy_in(loaded), heavy_in(loaded)
