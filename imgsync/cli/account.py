@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 
 
-@main.command()
+@click.command()
 @pass_app
 @handle_errors
 def login(app: AppContext) -> None:

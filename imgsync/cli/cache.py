@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.confirm import YES_OPTION, confirm, echo_err
 from imgsync.cli.manage import JSON_OPTION
 from imgsync.cli.manage_output import (
@@ -33,7 +33,7 @@ STATS_LABELS = (
 )
 
 
-@main.group()
+@click.group()
 def cache() -> None:
     """Inspect and repair the local index (md5 -> link) that makes re-runs free."""
 

@@ -7,12 +7,12 @@ import sys
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import echo_json
 from imgsync.cli.results import exit_status, format_option, result_json
 
 
-@main.command()
+@click.command()
 @format_option("upload.format (markdown)")
 @click.option("--no-copy", is_flag=True, help="Print the link only; leave the clipboard as it is.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")

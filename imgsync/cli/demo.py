@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import shown
 from imgsync.cli.sync import print_sync_report, sync_exit_status
 
 
-@main.command()
+@click.command()
 @click.option(
     "--dir",
     "parent",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from imgsync.cli.app import fail, handle_errors, main
+from imgsync.cli.app import fail, handle_errors
 from imgsync.errors import EXIT_USAGE
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
     "--port",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.daemon import until_stopped
 from imgsync.cli.results import format_option
 
@@ -18,7 +18,7 @@ def _to_stderr(title: str, text: str) -> None:
         click.echo(f"{title}: {line}", err=True)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--keys",
     metavar="CHORD",

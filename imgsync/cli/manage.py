@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.confirm import YES_OPTION, confirm, echo_err, print_outcomes
 from imgsync.cli.manage_output import (
     entry_json,
@@ -43,7 +43,7 @@ def entry_line(entry: Entry) -> str:
     )
 
 
-@main.command(name="ls")
+@click.command(name="ls")
 @click.argument("folder", default="/", metavar="[FOLDER]")
 @click.option("--recursive", "-R", is_flag=True, help="Also list every folder below it.")
 @JSON_OPTION
@@ -99,7 +99,7 @@ def _info_lines(entry: Entry) -> list[tuple[str, str]]:
     ]
 
 
-@main.command()
+@click.command()
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @JSON_OPTION
 @pass_app
@@ -132,7 +132,7 @@ def info(app: AppContext, ids: tuple[str, ...], as_json: bool) -> None:
     sys.exit(outcomes_exit_status([a.outcome for a in answers]))
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @JSON_OPTION
 @pass_app
@@ -148,7 +148,7 @@ def mkdir(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     sys.exit(outcomes_exit_status(outcomes))
 
 
-@main.command()
+@click.command()
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--to", "to", required=True, metavar="FOLDER", help="Target folder: path or ID.")
 @JSON_OPTION
@@ -165,7 +165,7 @@ def mv(app: AppContext, ids: tuple[str, ...], to: str, as_json: bool) -> None:
     sys.exit(outcomes_exit_status(outcomes))
 
 
-@main.command()
+@click.command()
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option(
     "--recursive", "-r", is_flag=True, help="Also delete folders, with everything in them."
@@ -193,7 +193,7 @@ def rm(app: AppContext, ids: tuple[str, ...], recursive: bool, yes: bool, as_jso
     sys.exit(outcomes_exit_status(outcomes))
 
 
-@main.command()
+@click.command()
 @click.argument(
     "notes", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="NOTES..."
 )

@@ -13,7 +13,6 @@ printed and draws it again after.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -109,6 +108,8 @@ class Progress:
 
     def _draw(self, now: float) -> None:
         assert self._counts is not None
+        import shutil  # here: on a terminal only (shutil loads bz2 and lzma, ~3 ms of start-up)
+
         width = max(20, shutil.get_terminal_size().columns - 1)
         self._line = self.text(self._counts, now)[:width]
         self._drawn_at = now

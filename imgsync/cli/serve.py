@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.daemon import until_stopped
 
 
-@main.command()
+@click.command()
 @click.option("--host", metavar="H", help="Address to bind (default: serve.host, 127.0.0.1).")
 @click.option(
     "--port",

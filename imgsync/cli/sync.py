@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.progress import Progress
 from imgsync.cli.results import NO_CACHE_OPTION, run_settings
@@ -204,7 +204,7 @@ def _no_empty_paths(_ctx: click.Context, param: click.Parameter, values: tuple[s
     return tuple(Path(value) for value in values)
 
 
-@main.command()
+@click.command()
 @click.option("--dry-run", is_flag=True, help="Make no request and write nothing; show changes.")
 @click.option(
     "--diff",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.confirm import echo_err
 from imgsync.cli.manage import JSON_OPTION
 from imgsync.cli.manage_output import (
@@ -34,7 +34,7 @@ def _task_name(task: CopyTaskReport) -> str:
     return f"copy task {task.task_id or '(not started)'} ({len(task.file_ids)} files)"
 
 
-@main.command()
+@click.command()
 @click.argument("drive_ids", nargs=-1, required=True, metavar="DRIVE_ID...")
 @click.option("--to", "to", required=True, metavar="FOLDER", help="Target folder: path or ID.")
 @WAIT_OPTION
@@ -80,7 +80,7 @@ def copy(app: AppContext, drive_ids: tuple[str, ...], to: str, wait: bool, as_js
     sys.exit(copy_exit_status(report))
 
 
-@main.command()
+@click.command()
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option(
     "--to",

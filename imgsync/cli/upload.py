@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import echo_json
 from imgsync.cli.results import (
     NO_CACHE_OPTION,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from imgsync.desktop.clipboard import Clipboard
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of links.")
 @format_option("url, as Typora's custom command reads it")
 @click.option("--copy", is_flag=True, help="Also put the links on the clipboard.")

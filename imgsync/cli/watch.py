@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from imgsync.cli.app import AppContext, handle_errors, main, pass_app
+from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import echo_json, printable, shown
 from imgsync.cli.sync import _no_empty_paths, sync_report_json
 from imgsync.engine.results import CACHED, FAILED, MIGRATED, REUSED, UPLOADED
@@ -162,7 +162,7 @@ def _note_line(event: NoteSynced) -> str | None:
     return "; ".join(parts) if parts else None
 
 
-@main.command()
+@click.command()
 @click.option("--poll", is_flag=True, help="Poll the folders instead of using file events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
 @click.option(
