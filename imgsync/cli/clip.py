@@ -10,6 +10,7 @@ import click
 from imgsync.cli.app import AppContext, handle_errors, pass_app
 from imgsync.cli.output import echo_json
 from imgsync.cli.results import exit_status, format_option, result_json
+from imgsync.errors import EXIT_OK, EXIT_PARTIAL
 
 
 @click.command()
@@ -28,8 +29,8 @@ def clip(app: AppContext, fmt: str | None, no_copy: bool, as_json: bool) -> None
     from imgsync.jobs.clip import clip as run_clip
 
     result = run_clip(app.settings(), fmt=fmt, copy=not no_copy)
-    for failed in (r for r in result.results if not r.ok):
-        click.echo(f"imgsync: {failed.input}: {failed.error}", err=True)
+    for failed in (r for r in result.results if not r.linked):
+        click.echo(f"imgsync: {failed.input}: {failed.why_no_link}", err=True)
     if as_json:
         echo_json(
             {
@@ -45,5 +46,7 @@ def clip(app: AppContext, fmt: str | None, no_copy: bool, as_json: bool) -> None
         for link in result.links:
             click.echo(link)
     status = exit_status(result.results)
+    if status == EXIT_OK and not result.ok:
+        status = EXIT_PARTIAL  # an item left alone got no link: not what was asked for
     if status:
         sys.exit(status)

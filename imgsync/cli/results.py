@@ -44,10 +44,9 @@ def run_settings(
 
 
 def linked(result: UploadResult) -> bool:
-    """Whether an item got the link ``imgsync upload`` was asked for. A result that is ``ok``
-    without a URL did not: a remote link the remote-image policy leaves alone (``sync.remote =
-    "keep"``, a page or a video that is no image) is fine in a note, but no answer to a paste."""
-    return result.ok and bool(result.url)
+    """Whether an item got the link ``imgsync upload`` was asked for
+    (:attr:`~imgsync.engine.results.UploadResult.linked`)."""
+    return result.linked
 
 
 def result_json(result: UploadResult) -> dict[str, Any]:

@@ -59,11 +59,8 @@ def upload(
     links: list[str] = []
 
     def show(result: UploadResult) -> None:
-        if not stopped and not result.ok:
-            click.echo(f"imgsync: {result.input}: {result.error}", err=True)
-        elif not stopped and not linked(result):
-            why = result.error or f"no link came back ({result.status})"
-            click.echo(f"imgsync: {result.input}: not uploaded: {why}", err=True)
+        if not stopped and not result.linked:
+            click.echo(f"imgsync: {result.input}: {result.why_no_link}", err=True)
         link = _link(result, fmt)
         if link:
             links.append(link)

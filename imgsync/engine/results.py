@@ -62,6 +62,20 @@ class UploadResult:
         """Whether the item has a link that serves (or was left alone on purpose)."""
         return self.status != FAILED
 
+    @property
+    def linked(self) -> bool:
+        """Whether the item got a link: what a paste asks for. A result can be :attr:`ok` without
+        one: a remote link the remote-image policy leaves alone (``sync.remote = "keep"``, a page
+        or a video that is no image) is fine in a note, but no answer to a paste."""
+        return self.status != FAILED and bool(self.url)
+
+    @property
+    def why_no_link(self) -> str:
+        """Why the item got no link, in words (for a result that is not :attr:`linked`)."""
+        if self.status == FAILED:
+            return self.error or "failed"
+        return f"not uploaded: {self.error or f'no link came back ({self.status})'}"
+
 
 def failed_result(item: str, kind: Kind, exc: BaseException) -> UploadResult:
     """The failed result of one item, worded from the exception that ended it.

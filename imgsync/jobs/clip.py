@@ -95,7 +95,7 @@ class ClipResult:
     @property
     def ok(self) -> bool:
         """Whether every item got a link."""
-        return all(result.ok for result in self.results)
+        return all(result.linked for result in self.results)
 
 
 def default_upload(settings: Settings) -> Upload:
@@ -142,7 +142,7 @@ def clip(
     links = [
         render_link(fmt, result.url, item.name)
         for item, result in zip(items, results, strict=True)
-        if result.ok and result.url
+        if result.linked
     ]
     copied = False
     if links and copy:

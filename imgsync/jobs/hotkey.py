@@ -54,9 +54,9 @@ class PressOutcome:
         if self.error is not None:
             return TITLE_FAILED, self.error
         assert self.result is not None
-        failed = [r for r in self.result.results if not r.ok]
+        failed = [r for r in self.result.results if not r.linked]
         lines = list(self.result.links)
-        lines += [f"{r.input}: {r.error}" for r in failed]
+        lines += [f"{r.input}: {r.why_no_link}" for r in failed]
         return (TITLE_FAILED if failed else TITLE_DONE), "\n".join(lines)
 
 

@@ -126,8 +126,8 @@ def response(items: Sequence[ClipItem], results: Sequence[UploadResult]) -> dict
     """The protocol's answer for ``results`` (one per item, in order)."""
     full = [_details(item, result) for item, result in zip(items, results, strict=True)]
     answer: dict[str, Any] = {
-        "success": any(result.ok for result in results),
-        "result": [result.url if result.ok and result.url else "" for result in results],
+        "success": any(result.linked for result in results),
+        "result": [(result.url or "") if result.linked else "" for result in results],
         "fullResult": full,
     }
     failed = [entry for entry in full if not entry["ok"]]
@@ -144,11 +144,11 @@ def _details(item: ClipItem, result: UploadResult) -> dict[str, Any]:
     ``imgUrl`` and ``fileName`` (the Obsidian plugin keeps these to delete images later)."""
     return {
         "input": _shown(item, result),
-        "ok": result.ok,
+        "ok": result.linked,
         "url": result.url,
         "md5": result.md5,
         "fileID": result.file_id,
-        "error": result.error,
+        "error": None if result.linked else result.why_no_link,
         "kind": result.kind,
         "status": result.status,
         "imgUrl": result.url or "",

@@ -231,3 +231,16 @@ def test_upload_format_names_a_percent_encoded_path_by_its_file(
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("截图 (1).png http://")
+
+
+def test_a_copied_page_link_gets_no_link_and_exit_1(
+    control: Control, env: dict[str, str], x11: XDisplay
+) -> None:
+    page = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    x11.put_text(page)
+    result = imgsync(env, "clip")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"imgsync: {page}: not uploaded: not an image: youtube.com" in result.stderr
+    assert x11.text() == page  # nothing was put on the clipboard
+    assert control.requests("offline") == []

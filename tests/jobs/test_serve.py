@@ -412,3 +412,22 @@ def test_an_outage_in_one_request_does_not_fail_the_next(
         _, again = client.upload_list([str(tmp_path / "b.png")])
         assert again["result"] == up["result"][1:]
         assert control.requests(CREATE_PATH) == []
+
+
+def test_a_link_left_alone_is_a_failed_item_with_its_reason(
+    control: Control, client: Client, tmp_path: Path
+) -> None:
+    """A page or video link is no image: the editor gets no link for it (not an empty success),
+    and its reason; the other items are unaffected."""
+    a = write_image(tmp_path / "a.png", "png", "serve-left-alone")
+    page = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    _, document = client.upload_list([page, str(tmp_path / "a.png")])
+    assert document["success"] is True
+    assert document["result"][0] == "" and control.fetch(document["result"][1]) == a
+    left = document["fullResult"][0]
+    assert left["ok"] is False and left["status"] == "skipped"
+    assert left["error"].startswith("not uploaded: not an image: youtube.com")
+    assert document["message"].startswith("1 of 2 failed; " + page)
+
+    _, alone = client.upload_list([page])
+    assert alone["success"] is False and alone["result"] == [""]
