@@ -135,18 +135,22 @@ def test_a_sync_stopped_midway_keeps_what_it_finished_and_a_rerun_finishes_the_r
     if sig != signal.SIGKILL:  # the lines of the notes written made it to stdout
         assert out.decode().count("links rewritten") == len(finished)
 
-    # The rerun finishes the rest; each picture is on the image bed exactly once.
+    # The rerun finishes the rest; each picture is on the image bed exactly once. Only the
+    # stopped run needs the service's limits: the rerun goes unthrottled (a few seconds less).
     control.faults([])
+    control.config(qps={})
+    upload = dict(UPLOAD)
     if cache_lost:
         shutil.rmtree(data_dir)
         # The links written before are the user's image bed's: said so, as a user would.
-        write_config(
-            config,
-            control.base_url,
-            upload={**UPLOAD, "hosted_prefixes": [control.base_url + "/"]},
-            network=NETWORK,
-            qps=dict(DEFAULT_QPS),
-        )
+        upload["hosted_prefixes"] = [control.base_url + "/"]
+    write_config(
+        config,
+        control.base_url,
+        upload=upload,
+        network=NETWORK,
+        qps=dict.fromkeys(DEFAULT_QPS, 0),
+    )
     again = subprocess.run(
         [*command[:-1], "--json", str(vault)],
         env=env,
