@@ -43,18 +43,12 @@ def run_settings(
     return dataclasses.replace(settings, skip_index=True) if no_cache else settings
 
 
-def linked(result: UploadResult) -> bool:
-    """Whether an item got the link ``imgsync upload`` was asked for
-    (:attr:`~imgsync.engine.results.UploadResult.linked`)."""
-    return result.linked
-
-
 def result_json(result: UploadResult) -> dict[str, Any]:
     """The object ``imgsync upload --json`` prints for one item (docs/contract.md); ``ok`` is
-    whether it got a link (:func:`linked`)."""
+    whether it got a link (:attr:`~imgsync.engine.results.UploadResult.linked`)."""
     return {
         "input": result.input,
-        "ok": linked(result),
+        "ok": result.linked,
         "url": result.url,
         "md5": result.md5,
         "fileID": result.file_id,

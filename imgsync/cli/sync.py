@@ -11,7 +11,6 @@ goes to stderr).
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from imgsync.cli.progress import Progress
 from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.config import REMOTE_POLICIES
-from imgsync.engine.remote_policy import RETRY_TIME_FORMAT
+from imgsync.engine.remote_policy import retry_time
 from imgsync.engine.results import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
@@ -65,13 +64,8 @@ def _note_json(note: NoteOutcome, base: Path | None) -> dict[str, Any]:
         "error": None if note.error is None else printable(note.error),
         "warnings": [printable(w) for w in note.warnings],
         "images": [_image_json(image) for image in note.images],
-        "retry_after": _retry_time(note.retry_after_ns) if note.retry_after_ns else None,
+        "retry_after": retry_time(note.retry_after_ns) if note.retry_after_ns else None,
     }
-
-
-def _retry_time(ns: int) -> str:
-    """When links that failed earlier are tried again, as the user's local time."""
-    return time.strftime(RETRY_TIME_FORMAT, time.localtime(ns / 1e9))
 
 
 def _image_json(image: ImageOutcome) -> dict[str, Any]:
@@ -101,7 +95,7 @@ def note_lines(
     if note.error:
         yield f"{name}: {note.error}", False
     if note.retry_after_ns:
-        when = _retry_time(note.retry_after_ns)
+        when = retry_time(note.retry_after_ns)
         yield (
             (
                 f"{name}: not read (unchanged): remote images in it failed earlier; retry after "

@@ -18,7 +18,6 @@ from imgsync.cli.results import (
     InOrder,
     exit_status,
     format_option,
-    linked,
     result_json,
     run_settings,
 )
@@ -83,7 +82,7 @@ def upload(
     if board is not None and links:
         board.write_text("\n".join(links))
     status = exit_status(results)
-    if status == EXIT_OK and not all(linked(r) for r in results):
+    if status == EXIT_OK and not all(r.linked for r in results):
         status = EXIT_PARTIAL  # an item left alone got no link: not what was asked for
     if status:
         sys.exit(status)

@@ -116,6 +116,11 @@ def backoff_ns(failures: int) -> int:
     return seconds * NS_PER_S
 
 
+def retry_time(ns: int) -> str:
+    """When a remembered failure is tried again (wall clock ns), as the user's local time."""
+    return time.strftime(RETRY_TIME_FORMAT, time.localtime(ns / NS_PER_S))
+
+
 def remembered(attempt: UrlAttempt | None, now_ns: int, *, private_allowed: bool) -> str | None:
     """The answer an earlier failure gives now, in words, or None when the URL is to be tried
     (never failed, its back-off is over, an offline task for it is known and must be asked, or
@@ -126,7 +131,7 @@ def remembered(attempt: UrlAttempt | None, now_ns: int, *, private_allowed: bool
         return None
     if attempt.kind == PRIVATE_ADDRESS and private_allowed:
         return None
-    when = time.strftime(RETRY_TIME_FORMAT, time.localtime(attempt.next_try_ns / NS_PER_S))
+    when = retry_time(attempt.next_try_ns)
     if attempt.kind == NOT_IMAGE:
         return f"{attempt.reason} (found earlier; looked at again after {when})"
     return f"failed earlier ({attempt.reason}); retry after {when}, or now with --retry-failed"

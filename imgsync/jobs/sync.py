@@ -308,11 +308,12 @@ class _Run:
         counts, report, unchanged = self.counts, self.report, self.freshness.unchanged
         skip_index = self.syncer.settings.skip_index
         on_progress = self.on_progress
+        rechecks = self.freshness.rechecks  # notes that wait for a failed link's retry: rare
         for key, given, problem in walk_notes(paths):
             counts.notes_found += 1
             if problem is None and not skip_index and unchanged(key):  # --no-cache: read all
                 # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
-                retry_after_ns = self.freshness.retry_after_ns(key)
+                retry_after_ns = rechecks.get(key, 0) if rechecks else 0
                 if retry_after_ns:  # unread, but its links that failed earlier are reported
                     waiting = NoteOutcome(
                         key, unchanged_since_last_sync=True, retry_after_ns=retry_after_ns

@@ -64,8 +64,11 @@ class NoteFreshness:
             if cache is not None
             else ({}, {})
         )
-        # The notes whose stamp vouches only until their failed links' retry: a run reports them.
-        self._rechecks = cache.notes.rechecks(under) if cache is not None and with_rechecks else {}
+        # The notes whose stamp vouches only until their failed links' retry (absolute path ->
+        # when, wall clock ns): a run reports them, unread. Few, and mostly none.
+        self.rechecks: dict[str, int] = (
+            cache.notes.rechecks(under) if cache is not None and with_rechecks else {}
+        )
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None
@@ -101,11 +104,6 @@ class NoteFreshness:
             # Proved by content, and now old enough to be trusted by its stat next time.
             self._put(note, st, stamp.digest, stamp.recheck_ns)
         return True
-
-    def retry_after_ns(self, key: str) -> int:
-        """For a note found :meth:`unchanged`: when the links that failed in its last sync may be
-        tried again (wall clock ns), or 0 if nothing in it waits."""
-        return self._rechecks.get(key, 0)
 
     def mark_clean(self, note: Path, expected: bytes, *, recheck_ns: int = 0) -> None:
         """Record the note as clean, if it still holds exactly ``expected`` (the bytes this run
