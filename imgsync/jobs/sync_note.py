@@ -309,7 +309,7 @@ def rewrite_note(
             if link is not None and link != ref.target:
                 mapping[ref] = link
         unfinished[0] = left
-        return rewrite(note.text, mapping) if mapping else note.text
+        return rewrite(note.text, mapping, refs=refs) if mapping else note.text
 
     final, changed = update_note(outcome.path, transform)
     outcome.changed = changed
@@ -332,7 +332,7 @@ def plan_rewrite(scanned: ScannedNote, links: Callable[[Resolved], str | None]) 
             outcome.edits.append((res.ref.raw, link))
     if not mapping:
         return scanned.note.raw
-    return note_bytes(scanned.note, rewrite(scanned.note.text, mapping))
+    return note_bytes(scanned.note, rewrite(scanned.note.text, mapping, refs=scanned.refs))
 
 
 def _md5(data: bytes) -> str:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,6 +97,8 @@ _URL_SAFE = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;="
 )
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# A URL that holds only safe characters and whole %XX escapes is its own encoding (most are).
+_ENCODED_URL_RE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
 # Characters escaped in the alt text of an embed turned into ``![alt](url)``: they could close the
 # brackets, start a code span, HTML, an entity, emphasis, or split a table cell.
 _ALT_ESCAPES = frozenset("\\[]`<|&*_")
@@ -175,14 +177,21 @@ def find_images(text: str) -> ScanResult:
     return ScanResult(refs, front_matter, warnings, decision.consistent)
 
 
-def rewrite(text: str, mapping: Mapping[ImageRef, str], *, verify: bool = True) -> str:
+def rewrite(
+    text: str,
+    mapping: Mapping[ImageRef, str],
+    *,
+    verify: bool = True,
+    refs: Sequence[ImageRef] | None = None,
+) -> str:
     """Replace the span of each ref in ``mapping`` by its new URL, formatted for its context.
 
     Refs not in the mapping are untouched; everything outside the replaced spans stays
     byte-identical. With ``verify`` (the default) the result is scanned again and must hold the
     same images in the same order, only pointing at the new URLs: a changed destination can, in
     contrived notes, change the structure around it (a line can become a reference definition once
-    a space is gone). That check costs two scans, once per changed note. Raises
+    a space is gone). That check costs two scans, once per changed note, or one when ``refs`` is
+    what :func:`find_images` found in ``text`` (the caller's own scan of these very bytes). Raises
     :class:`RewriteError` for stale or overlapping refs or a failed check; the caller then leaves
     the note alone.
     """
@@ -203,7 +212,7 @@ def rewrite(text: str, mapping: Mapping[ImageRef, str], *, verify: bool = True) 
     pieces.append(text[:end])
     new_text = "".join(reversed(pieces))
     if verify:
-        _verify_rewrite(text, new_text, mapping)
+        _verify_rewrite(text, new_text, mapping, refs)
     return new_text
 
 
@@ -234,6 +243,8 @@ def format_destination(ref: ImageRef, url: str) -> str:
 
 def encode_url(url: str) -> str:
     """Percent-encode what a URL may not contain as is, exactly once (``%XX`` is left alone)."""
+    if _ENCODED_URL_RE.fullmatch(url):
+        return url
     out: list[str] = []
     for index, char in enumerate(url):
         if char in _URL_SAFE or (
@@ -345,8 +356,13 @@ def _line_numbers(text: str, positions: list[int]) -> dict[int, int]:
 # checking a rewrite
 
 
-def _verify_rewrite(old_text: str, new_text: str, mapping: Mapping[ImageRef, str]) -> None:
-    before = find_images(old_text)
+def _verify_rewrite(
+    old_text: str,
+    new_text: str,
+    mapping: Mapping[ImageRef, str],
+    refs: Sequence[ImageRef] | None,
+) -> None:
+    before = find_images(old_text).refs if refs is None else refs
     after = find_images(new_text)
     if not after.consistent:
         raise RewriteError("the rewritten note does not pass the cross-check: " + after.warnings[0])
@@ -354,7 +370,7 @@ def _verify_rewrite(old_text: str, new_text: str, mapping: Mapping[ImageRef, str
         ("inline" if ref.kind == "embed" else ref.kind, _target_after(ref, mapping[ref]))
         if ref in mapping
         else (ref.kind, ref.target)
-        for ref in before.refs
+        for ref in before
     ]
     actual = [(ref.kind, ref.target) for ref in after.refs]
     if expected != actual:

@@ -545,15 +545,17 @@ def test_rewrite_refuses_stale_or_overlapping_refs() -> None:
         format_destination(ref, "")
 
 
-def test_rewrite_refuses_a_change_of_structure() -> None:
+@pytest.mark.parametrize("scanned", [False, True], ids=["rescanned", "refs-given"])
+def test_rewrite_refuses_a_change_of_structure(scanned: bool) -> None:
     # The line is no reference definition only because of the space in "<my pic.png>"; with the
-    # space gone it would become one and swallow the images on it. The rewrite must refuse.
+    # space gone it would become one and swallow the images on it. The rewrite must refuse, also
+    # when the caller hands over its own scan of the text (the sync's way).
     text = "[B]: x.pngx![b](<my pic.png>)\n![x]\n"
     result = find_images(text)
     assert result.consistent
     mapping = {ref: H + "p.png" for ref in result.refs}
     with pytest.raises(ValueError, match="change which images"):
-        rewrite(text, mapping)
+        rewrite(text, mapping, refs=result.refs if scanned else None)
 
 
 def test_a_missed_image_makes_the_note_inconsistent() -> None:
