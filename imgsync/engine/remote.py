@@ -39,12 +39,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from imgsync.engine import imagefile
+from imgsync.engine import transfer as transfer_module
 from imgsync.engine.content import Content
 from imgsync.engine.folders import ImageBedFolders
 from imgsync.engine.items import shown_url
 from imgsync.engine.remote_policy import NS_PER_S, backoff_ns
 from imgsync.engine.results import MIGRATED, Status
-from imgsync.engine.transfer import POLL_INTERVAL_S, ReviewRejected, Transfer
+from imgsync.engine.transfer import ReviewRejected, Transfer
 from imgsync.errors import ApiError, AuthError, ItemError, NotAnImage, PrivateAddressError
 from imgsync.store.attempts import FAILED, NOT_IMAGE, PRIVATE_ADDRESS
 
@@ -220,7 +221,7 @@ class RemoteFetcher:
                     f"the service's migration did not finish within "
                     f"{self.settings.upload.poll_deadline:g} s; the next run picks it up"
                 )
-            self._sleep(POLL_INTERVAL_S)
+            self._sleep(transfer_module.POLL_INTERVAL_S)
             status = self._api.offline_process(task_id).status
         found = self._folders.find_file(folder_id, name)
         if found is None:

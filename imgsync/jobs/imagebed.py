@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from imgsync.config import LINK_FIELDS
+from imgsync.engine import transfer
 from imgsync.engine.folders import ImageBedFolders
-from imgsync.engine.transfer import FATAL_ERRORS, POLL_INTERVAL_S
+from imgsync.engine.transfer import FATAL_ERRORS
 from imgsync.engine.uploader import Uploader
 from imgsync.errors import (
     EXIT_UNREACHABLE,
@@ -146,7 +147,7 @@ def object_from_remote(remote: RemoteFile) -> RemoteObject | None:
 
 
 class PollSpacing:
-    """Keeps the rounds of task-progress polls at least :data:`POLL_INTERVAL_S` apart (the
+    """Keeps the rounds of task-progress polls at least ``transfer.POLL_INTERVAL_S`` apart (the
     reference asks for a second between polls), counting from when the tasks were started."""
 
     def __init__(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
@@ -156,7 +157,7 @@ class PollSpacing:
 
     def wait(self) -> None:
         """Return when the next round may start."""
-        self._sleep(max(0.0, self._last + POLL_INTERVAL_S - self._clock()))
+        self._sleep(max(0.0, self._last + transfer.POLL_INTERVAL_S - self._clock()))
         self._last = self._clock()
 
 

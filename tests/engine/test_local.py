@@ -179,6 +179,8 @@ def test_failed_slice_is_retried_with_a_fresh_url(
     assert control.fetch(result.url) == data
 
 
+@pytest.mark.real_poll_spacing  # asserts the 1 s between polls
+@pytest.mark.slow(5)
 def test_async_completion_after_polls_and_20103(
     control: Control, make_settings: Any, images: Path
 ) -> None:
@@ -197,6 +199,7 @@ def test_async_completion_after_polls_and_20103(
     assert min(gaps) >= 1.0, gaps
 
 
+@pytest.mark.slow(4)
 def test_async_result_answering_20103_counts_as_not_yet(
     control: Control, make_settings: Any, images: Path
 ) -> None:
@@ -211,6 +214,7 @@ def test_async_result_answering_20103_counts_as_not_yet(
     assert len(control.requests("upload_async_result")) >= 3
 
 
+@pytest.mark.slow(3)
 def test_completion_deadline_fails_clearly(
     control: Control, make_settings: Any, images: Path
 ) -> None:

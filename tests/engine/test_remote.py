@@ -85,6 +85,7 @@ def remote_settings(make_settings: Any) -> Any:
     return make_settings(upload={"referer": REFERER, "download_timeout": 10.0, **LOOPBACK_OK})
 
 
+@pytest.mark.real_poll_spacing  # asserts the 1 s between polls
 def test_remote_image_is_migrated_by_an_offline_task(
     control: Control, remote_settings: Any, web: ImageServer
 ) -> None:
@@ -294,6 +295,7 @@ def test_links_already_on_the_image_bed_are_left_alone(
     assert len(control.requests()) == before
 
 
+@pytest.mark.real_poll_spacing  # asserts the 1 s between polls
 def test_the_fetcher_works_from_the_collaborators_it_is_given(
     control: Control, remote_settings: Any, web: ImageServer
 ) -> None:
