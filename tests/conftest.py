@@ -7,16 +7,53 @@ HTTP; they use none of these fixtures.
 
 from __future__ import annotations
 
+import compileall
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import imgsync
 from imgsync.config import Settings, load_settings
 from imgsync.emulator import Emulator
+from imgsync.engine import transfer
 
+from .schedule import spread_slow_first
 from .support import CLIENT_ID, CLIENT_SECRET, Control, write_config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        # imgsync's bytecode, written once before the workers start: an editable install has
+        # none, and where PYTHONDONTWRITEBYTECODE is set (as in CI) every worker and each of the
+        # suite's ~90 imgsync subprocesses would otherwise compile the whole package again.
+        compileall.compile_dir(Path(imgsync.__file__).parent, quiet=1)
+    config.addinivalue_line(
+        "markers",
+        "slow(seconds): runs for seconds (a rough figure); started first, spread over the workers",
+    )
+    config.addinivalue_line(
+        "markers", "real_poll_spacing: polls at the reference's 1 s (see short_poll_spacing)"
+    )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. Much of the suite waits (poll spacing, rate limits,
+    subprocesses, the watcher's quiet periods) rather than computes; a second worker per core
+    runs meanwhile."""
+    return 2 * len(os.sched_getaffinity(0))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first, spread over the workers' first slices (tests/schedule.py)."""
+    seconds = []
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        seconds.append(None if mark is None else float(mark.args[0] if mark.args else 1.0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    items[:] = spread_slow_first(items, seconds, workers)
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +104,13 @@ def make_settings(
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture(autouse=True)
+def short_poll_spacing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Completion and task-progress polls 50 ms apart instead of the reference's 1 s, in this
+    process: a test that only needs an upload or a migration to finish does not wait seconds for
+    it. The tests of the spacing itself are marked ``real_poll_spacing``; imgsync subprocesses
+    always poll at 1 s."""
+    if request.node.get_closest_marker("real_poll_spacing") is None:
+        monkeypatch.setattr(transfer, "POLL_INTERVAL_S", 0.05)
