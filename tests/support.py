@@ -40,6 +40,16 @@ CREATE_PATH = "/upload/v1/oss/file/create"
 COMPLETE_PATH = "/upload/v1/oss/file/upload_complete"
 
 
+# How hard the generated-input (hypothesis) tests look: their example counts times this. The suite
+# runs at 1; `IMGSYNC_TEST_DEPTH=4 pytest tests/notes` searches four times as long.
+TEST_DEPTH = max(1, int(os.environ.get("IMGSYNC_TEST_DEPTH", "1")))
+
+
+def examples(count: int) -> int:
+    """A hypothesis test's ``max_examples``: ``count`` times :data:`TEST_DEPTH`."""
+    return count * TEST_DEPTH
+
+
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 

@@ -288,6 +288,7 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow(4)
 def test_debug_output_of_a_whole_run_holds_no_credential(tmp_path: Path) -> None:
     """`imgsync -vv demo` runs client and emulator in one process, so every log line of both
     reaches stderr: no token, no presigned URL signature may be among them."""

@@ -143,6 +143,7 @@ def terminal_rm(env: dict[str, str], file_id: str, *, answer: str) -> subprocess
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
+@pytest.mark.slow(3)
 def test_copy_and_migrate_reports(control: Control, env: dict[str, str], images: Path) -> None:
     control.drive(
         [

@@ -151,6 +151,7 @@ def test_refused_credentials_exit_3_and_write_nothing(
     assert note.read_bytes() == original
 
 
+@pytest.mark.slow(8)
 def test_demo_in_a_subprocess(env: dict[str, str], tmp_path: Path) -> None:
     parent = tmp_path / "here"
     parent.mkdir()
@@ -424,6 +425,7 @@ def test_the_summary_counts_and_names_the_notes_that_failed(
     ]
 
 
+@pytest.mark.slow(3)
 def test_each_note_is_reported_as_it_is_written_not_at_the_end(
     control: Control, env: dict[str, str], tmp_path: Path, vault: Path
 ) -> None:

@@ -86,6 +86,7 @@ def test_keep_makes_no_request_for_remote_images_and_leaves_their_links(
     assert control.requests(OFFLINE_POST) == [] and hits == []
 
 
+@pytest.mark.slow(3)
 def test_a_dead_link_gets_one_task_then_none_until_retry_failed(
     control: Control, make_config: Any, env: dict[str, str], tmp_path: Path
 ) -> None:

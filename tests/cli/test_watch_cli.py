@@ -160,6 +160,7 @@ def test_a_second_watcher_of_the_same_folder_exits_2_naming_the_first(
     assert first.stop() == 0
 
 
+@pytest.mark.slow(4)
 @pytest.mark.parametrize(
     ("delay", "grace", "in_flight"),
     [

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from imgsync.engine.uploader import Uploader
 
 from ..support import EXT, KINDS, Control, md5, wait_for, write_config, write_image
@@ -90,6 +92,7 @@ def test_deleted_cached_folder_is_created_again(
     assert control.fetch(result.url) == data
 
 
+@pytest.mark.slow(4)
 def test_batch_killed_midway_completes_without_duplicates_when_run_again(
     control: Control, tmp_path: Path, data_dir: Path, images: Path
 ) -> None:

@@ -209,6 +209,7 @@ def test_a_dead_url_gets_one_task_then_none_until_retry_failed(
     assert len(control.requests(OFFLINE_POST, method="POST")) == 2
 
 
+@pytest.mark.slow(3)
 def test_the_back_off_doubles_per_failure_up_to_a_week(
     remote: Callable[..., Settings], dead_url: str
 ) -> None:

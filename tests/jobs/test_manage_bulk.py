@@ -32,6 +32,7 @@ def cached_file_ids(settings: Settings) -> set[str]:
         return {obj.file_id for obj in cache.iter_objects()}
 
 
+@pytest.mark.slow(3)
 def test_rm_of_250_ids_sends_three_requests_and_the_index_forgets_them(
     settings: Settings, control: Control, tmp_path: Path
 ) -> None:

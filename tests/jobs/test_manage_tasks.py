@@ -108,6 +108,7 @@ def test_copy_of_250_files_makes_three_tasks_and_lists_the_failures(
     assert copy_report_json(report)["tasks"][1]["failedTotal"] == 7
 
 
+@pytest.mark.slow(4)
 def test_copy_never_has_more_than_three_tasks_queued(
     settings: Settings, control: Control, target: str
 ) -> None:

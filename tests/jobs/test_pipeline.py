@@ -19,6 +19,7 @@ from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
 from ..support import CREATE_PATH, Control, md5, write_image, write_note, write_png
 
 
+@pytest.mark.slow(3)
 def test_the_first_note_is_written_well_before_the_last_upload_starts(
     make_settings: Callable[..., Any], control: Control, vault: Path
 ) -> None:
@@ -70,6 +71,7 @@ def test_a_shared_image_goes_up_once_and_each_note_is_written_when_its_own_image
     assert (vault / "c.md").read_text() == f"![2]({urls['two.png']}) ![1]({urls['one.png']})\n"
 
 
+@pytest.mark.slow(3)
 def test_notes_waiting_for_images_are_bounded(
     make_settings: Callable[..., Any],
     control: Control,

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from imgsync.cli.sync import sync_exit_status
 from imgsync.errors import EXIT_OK
 
@@ -37,6 +39,7 @@ def make_vault(vault: Path) -> dict[str, bytes]:
     return images
 
 
+@pytest.mark.slow(18)
 def test_two_thousand_notes_sync_and_a_second_run_does_nothing(
     make_settings: Callable[..., Any], control: Control, vault: Path
 ) -> None:

@@ -47,6 +47,7 @@ def env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
     return subprocess_env(tmp_path, data_dir)
 
 
+@pytest.mark.slow(5)
 @pytest.mark.parametrize(
     ("sig", "status", "cache_lost"),
     [

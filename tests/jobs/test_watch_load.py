@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ..support import Control, wait_for, write_png
 from .watch_helpers import Watching
 
@@ -27,6 +29,7 @@ BURST = 20
 IMAGES = 25  # the notes share these: the pass under test is the watcher's, not the uploads'
 
 
+@pytest.mark.slow(11)
 def test_1000_notes_created_while_watching_are_each_processed_once(
     watching: Callable[..., Watching], vault: Path, control: Control
 ) -> None:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imgsync.notes.markdown import RewriteError, find_images, rewrite
+from tests.support import examples
 
 PIECES = [
     *"![]()<>`\\\"'*_ \n:|#-=~@",
@@ -49,7 +50,7 @@ PIECES = [
 notes = st.lists(st.sampled_from(PIECES), max_size=60).map("".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(notes)
 def test_find_images_never_raises_and_spans_are_exact(text: str) -> None:
     result = find_images(text)

@@ -15,10 +15,12 @@ import re
 from typing import Any
 
 import mistune
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imgsync.notes.markdown import ImageRef, RewriteError, encode_url, find_images, rewrite
+from tests.support import examples
 
 HOST = "https://img.example/h/"
 
@@ -186,9 +188,10 @@ def check_rewrite(text: str, mapping: dict[ImageRef, str], new_text: str) -> Non
     assert new_text[new_pos:] == text[old_pos:], "bytes after the last span changed"
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents(BLOCK_SEPARATORS))
 # Found by hypothesis: a text link and images share the definition [b] (the link moves too).
+@pytest.mark.slow(3)
 @example(
     "![r1][b] and ![r2][] and ![B]\n\n[b]: ref.png\n[B]: first.png 'title'\n\n"
     "[link](page.md) [ref link][b]\n\n"
@@ -211,7 +214,7 @@ def test_block_documents_rewrite_exactly_and_idempotently(text: str) -> None:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents(ANY_SEPARATORS))
 def test_any_documents_never_rewrite_outside_spans(text: str) -> None:
     result = find_images(text)

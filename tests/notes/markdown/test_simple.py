@@ -26,6 +26,7 @@ from imgsync.notes.markdown.simple import decide_simple
 from tests.notes.markdown.test_edge_cases import CASES
 from tests.notes.markdown.test_fuzz import FOUND, PIECES
 from tests.notes.markdown.test_property import ANY_SEPARATORS, BLOCK_SEPARATORS, FRAGMENTS
+from tests.support import examples
 
 SPEC = json.loads(Path(__file__).with_name("commonmark.json").read_text(encoding="utf-8"))
 
@@ -187,25 +188,28 @@ def blocks(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow(4)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocks())
 def test_generated_block_notes(text: str) -> None:
     assert_same_when_decided(text)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow(4)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(notes(hazards=False))
 def test_generated_simple_notes(text: str) -> None:
     assert_same_when_decided(text)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow(5)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(notes(hazards=True))
 def test_generated_notes_with_hazards(text: str) -> None:
     assert_same_when_decided(text)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from(BLOCK_SEPARATORS + ANY_SEPARATORS)),
@@ -217,7 +221,7 @@ def test_generated_fragment_documents(text: str) -> None:
     assert_same_when_decided(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
 def test_generated_punctuation(text: str) -> None:
     assert_same_when_decided(text)
