@@ -68,11 +68,15 @@ class Watching:
         self.wait_synced(note)
 
     def failures(self, note: Path) -> list[NoteSynced]:
-        return [
-            e
-            for e in self.synced(note)
-            if e.outcome.error or any(i.status == FAILED for i in e.outcome.images)
-        ]
+        return [e for e in self.synced(note) if _failed(e)]
+
+    def failures_of_all(self) -> list[NoteSynced]:
+        """The passes over any note that failed it or one of its images."""
+        return [e for e in self.events if isinstance(e, NoteSynced) and _failed(e)]
+
+
+def _failed(event: NoteSynced) -> bool:
+    return bool(event.outcome.error) or any(i.status == FAILED for i in event.outcome.images)
 
 
 def write_slowly(path: Path, data: bytes, *, chunks: int, pause: Callable[[], None]) -> None:
