@@ -96,9 +96,7 @@ def scan_note(
         return None
     scan = find_images(note.text)
     outcome.warnings.extend(scan.warnings)
-    resolved = [
-        resolver.resolve(outcome.path, ref, scan.front_matter, area=area) for ref in scan.refs
-    ]
+    resolved = resolver.resolve_all(outcome.path, scan.refs, scan.front_matter, area=area)
     held = None
     if not scan.consistent:
         outcome.error = "left unchanged: the image scan did not match the parser (see warnings)"
@@ -296,10 +294,9 @@ def rewrite_note(
                 outcome.warnings.extend(scan.warnings)
                 return note.text
             refs = scan.refs
-            resolved = [
-                scanned.resolver.resolve(outcome.path, ref, scan.front_matter, area=scanned.area)
-                for ref in refs
-            ]
+            resolved = scanned.resolver.resolve_all(
+                outcome.path, refs, scan.front_matter, area=scanned.area
+            )
         mapping: dict[ImageRef, str] = {}
         left: list[Resolved] = []
         for ref, res in zip(refs, resolved, strict=True):

@@ -60,8 +60,9 @@ def scan_note(path: str, resolver: Resolver) -> NoteScan | None:
     present: dict[str, Path] = {}
     uploadable: set[str] = set()
     hosted: set[str] = set()
-    for ref in scan.refs:
-        resolved = resolver.resolve(Path(path), ref, scan.front_matter)
+    for ref, resolved in zip(
+        scan.refs, resolver.resolve_all(Path(path), scan.refs, scan.front_matter), strict=True
+    ):
         target = ref.target
         if resolved.kind == HOSTED:
             hosted.add(target)

@@ -35,7 +35,7 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -143,6 +143,35 @@ class Resolver:
         found, whose name is found exactly once below ``area``, gets a hint naming the ``--root``
         that would find it.
         """
+        return self.resolve_all(note, [ref], front_matter, area=area)[0]
+
+    def resolve_all(
+        self,
+        note: Path,
+        refs: Sequence[ImageRef],
+        front_matter: Mapping[str, str] | None = None,
+        *,
+        area: Path | None = None,
+    ) -> list[Resolved]:
+        """:meth:`resolve` for each of ``refs``, all found in ``note`` at once: where the note is
+        (and whether it is a symlink) is looked up once, not once per reference."""
+        where: list[tuple[Path, Path | None]] = []
+
+        def note_folders() -> tuple[Path, Path | None]:
+            if not where:
+                absolute = Path(note).absolute()
+                where.append((absolute.parent, _real_folder_if_linked(absolute)))
+            return where[0]
+
+        return [self._resolve_one(note_folders, ref, front_matter or {}, area) for ref in refs]
+
+    def _resolve_one(
+        self,
+        note_folders: Callable[[], tuple[Path, Path | None]],
+        ref: ImageRef,
+        front_matter: Mapping[str, str],
+        area: Path | None,
+    ) -> Resolved:
         target = ref.target.strip()
         if not target:
             return Resolved(ref, "local", skip_reason="empty destination: nothing to upload")
@@ -163,11 +192,10 @@ class Resolver:
                 url=target,
                 skip_reason=f"unsupported URL scheme {scheme.group(1)!r}",
             )
-        note = Path(note).absolute()
-        resolved = self._resolve_local(note.parent, ref, front_matter or {})
-        real_folder = _real_folder_if_linked(note)
+        folder, real_folder = note_folders()
+        resolved = self._resolve_local(folder, ref, front_matter)
         if real_folder is not None:
-            by_target = self._resolve_local(real_folder, ref, front_matter or {})
+            by_target = self._resolve_local(real_folder, ref, front_matter)
             resolved = _agree(ref, resolved, by_target)
         if resolved.missing and area is not None:
             hint = self._root_hint(ref, Path(area))
