@@ -11,9 +11,6 @@ from pathlib import Path
 from imgsync.store.db import Database
 from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 
-# The largest wall-clock time sqlite's INTEGER holds: no stamp's recheck time is after it.
-NEVER_NS = 2**63 - 1
-
 
 @dataclass(frozen=True)
 class NoteStamp:
@@ -97,9 +94,20 @@ class NoteStamps:
     def stat_keys(
         self, under: Sequence[str] = (), *, with_rechecks: bool = True
     ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
-        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest:
-        the stamps trusted by their stat alone as :func:`stat_key` tuples, and the few racy ones
-        whole, both keyed by absolute path (as :meth:`get` keys them).
+        """The trusted and racy stamps of :meth:`walk_stamps` (without the recheck times)."""
+        trusted, racy, _rechecks = self.walk_stamps(under, with_rechecks=with_rechecks)
+        return trusted, racy
+
+    def walk_stamps(
+        self, under: Sequence[str] = (), *, with_rechecks: bool = True
+    ) -> tuple[dict[str, StatKey], dict[str, NoteStamp], dict[str, int]]:
+        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest,
+        all keyed by absolute path (as :meth:`get` keys them):
+
+        - the stamps trusted by their stat alone, as :func:`stat_key` tuples;
+        - the few racy ones, whole;
+        - the notes stamped with a recheck time still ahead (links that failed earlier, waiting
+          for their retry), with that time (wall clock ns).
 
         ``under`` (absolute paths of notes or folders; empty: everywhere) limits the stamps read
         to those notes and the notes below those folders, so a sync of one note in a big vault
@@ -107,42 +115,45 @@ class NoteStamps:
         NoteStamp objects, which was the largest cost of a no-op re-sync after the walk itself.
 
         ``with_rechecks`` False leaves out the stamps with a recheck time (notes with links in
-        back-off), due or not: a run that retries those links must read their notes.
+        back-off), due or not: a run that retries those links must read their notes (and no
+        recheck time is returned).
+
+        Two queries, read from one snapshot of the file: the key of every stamp ``under``, with
+        no condition (testing conditions on each of a vault's rows costs sqlite about a third as
+        much again), then the few stamps that are not simply trusted (racy, with a recheck time,
+        or a name kept as bytes), which replace or remove their keys.
         """
         where, places = _under_clause(under)
-        # A stamp vouches while its recheck time (if any) is after this; none is after NEVER_NS.
-        now = self._clock_ns() if with_rechecks else NEVER_NS
-        rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
-            " AND (recheck_ns = 0 OR recheck_ns > ?)"
-            f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
-            (self.namespace, now, RACY_WINDOW_NS, *places),
+        now = self._clock_ns()
+        listed, odd = self._db.read_together(
+            (
+                f"SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?{where}",
+                (self.namespace, *places),
+            ),
+            (
+                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+                " WHERE namespace = ? AND (recheck_ns != 0 OR recorded_ns - mtime_ns < ?"
+                " OR typeof(path) != 'text')",
+                (self.namespace, RACY_WINDOW_NS),
+            ),
         )
-        trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
+        trusted: dict[str, StatKey] = {
+            path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in listed
+        }
         racy: dict[str, NoteStamp] = {}
-        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)"
-            " AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
-            (self.namespace, now, RACY_WINDOW_NS),
-        ):
-            trusted_stat = not is_racy(mtime_ns, recorded_ns)
-            stamp = NoteStamp(size, mtime_ns, inode, digest, trusted_stat, recheck_ns)
-            if stamp.stat_trusted:  # a name that is not UTF-8, kept as bytes
-                trusted[os.fsdecode(path)] = (size, mtime_ns, inode)
+        rechecks: dict[str, int] = {}
+        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in odd:
+            below = trusted.pop(path, None) is not None  # among the stamps ``under``
+            if recheck_ns and (not with_rechecks or recheck_ns <= now):
+                continue  # the stamp no longer vouches (or is not trusted in this run)
+            key = os.fsdecode(path)  # a name that is not UTF-8 is kept as bytes
+            if recheck_ns and below:
+                rechecks[key] = recheck_ns
+            if is_racy(mtime_ns, recorded_ns):
+                racy[key] = NoteStamp(size, mtime_ns, inode, digest, False, recheck_ns)
             else:
-                racy[os.fsdecode(path)] = stamp
-        return trusted, racy
-
-    def rechecks(self, under: Sequence[str] = ()) -> dict[str, int]:
-        """The notes stamped with a recheck time still ahead (links that failed earlier, waiting
-        for their retry), keyed by absolute path, with that time (wall clock ns)."""
-        where, places = _under_clause(under)
-        rows = self._db.all(
-            f"SELECT path, recheck_ns FROM notes WHERE namespace = ? AND recheck_ns > ?{where}",
-            (self.namespace, self._clock_ns(), *places),
-        )
-        return {os.fsdecode(path): recheck_ns for path, recheck_ns in rows}
+                trusted[key] = (size, mtime_ns, inode)
+        return trusted, racy, rechecks
 
     def put(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
