@@ -1,0 +1,83 @@
+"""The settings records compare, hash and show themselves exactly as ``@dataclass(frozen=True)``
+would make them (imgsync/records.py writes those methods once instead of compiling them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from imgsync.config import SECTIONS, Settings, load_settings
+from imgsync.records import FrozenRecord
+
+RECORDS = [*SECTIONS.values(), Settings]
+
+
+def twin(cls: type) -> Any:
+    """The same fields made into a plain ``@dataclass(frozen=True)``, named alike."""
+    namespace: dict[str, Any] = {"__annotations__": {}, "__qualname__": cls.__qualname__}
+    for f in dataclasses.fields(cls):
+        namespace["__annotations__"][f.name] = f.type
+        namespace[f.name] = dataclasses.field(
+            default=f.default,
+            default_factory=f.default_factory,
+            repr=f.repr,
+            compare=f.compare,
+            hash=f.hash,
+        )
+    return dataclasses.dataclass(frozen=True)(type(cls.__name__, (), namespace))
+
+
+def variants(cls: type) -> list[Any]:
+    """The defaults, and each field changed in turn (to another value of its kind)."""
+    base = cls()
+    made = [base]
+    for f in dataclasses.fields(cls):
+        value = getattr(base, f.name)
+        if isinstance(value, bool):
+            other: Any = not value
+        elif isinstance(value, int | float):
+            other = value + 1
+        elif isinstance(value, str):
+            other = value + "x"
+        elif isinstance(value, tuple):
+            other = (*value, "x")
+        else:
+            continue  # a mapping or a nested record: the defaults cover it
+        made.append(dataclasses.replace(base, **{f.name: other}))
+    return made
+
+
+def hashed(record: object) -> object:
+    try:
+        return hash(record)
+    except TypeError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+def test_equality_hash_and_repr_are_the_dataclass_ones(cls: type) -> None:
+    assert issubclass(cls, FrozenRecord)
+    reference, mine = twin(cls), variants(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    theirs = [reference(**{name: getattr(v, name) for name in names}) for v in mine]
+    for a, ref_a in zip(mine, theirs, strict=True):
+        assert repr(a) == repr(ref_a)
+        assert hashed(a) == hashed(ref_a)  # network.qps is a mapping: then neither hashes
+        for b, ref_b in zip(mine, theirs, strict=True):
+            assert (a == b) == (ref_a == ref_b)
+            assert (a != b) == (ref_a != ref_b)
+        assert a.__eq__(ref_a) is NotImplemented  # another class, even with the same fields
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            a.extra = 1  # type: ignore[attr-defined]
+
+
+def test_secrets_stay_out_of_the_repr_and_warnings_out_of_equality() -> None:
+    settings = load_settings(
+        None,
+        environ={"IMGSYNC_CONFIG": "", "IMGSYNC_CLIENT_SECRET": "s3cret-value"},
+        overrides={"account": {"client_id": "me"}},
+    )
+    assert "s3cret-value" not in repr(settings)
+    assert dataclasses.replace(settings, warnings=("other",)) == settings
