@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
-from imgsync.engine.items import is_url
 from imgsync.engine.results import FAILED, LOCAL, REMOTE, UploadResult
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
@@ -104,6 +103,8 @@ class InOrder:
 
     def fail_rest(self, items: Sequence[str], error: str, *, unreachable: bool) -> None:
         """Emit a failure for every item not reported yet (the run stopped early)."""
+        from imgsync.engine.items import is_url  # not loaded by a sync that never stops early
+
         with self._lock:
             for index in range(len(self.results), self._count):
                 result = self._waiting.pop(index, None) or UploadResult(
