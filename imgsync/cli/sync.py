@@ -23,7 +23,7 @@ from imgsync.cli.progress import Progress
 from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.config import REMOTE_POLICIES
-from imgsync.engine.results import FAILED
+from imgsync.engine.words import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
 if TYPE_CHECKING:

@@ -49,8 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgsync.engine.results import FAILED, REMOTE, SKIPPED
-from imgsync.engine.review import rejected_links
+from imgsync.engine.words import FAILED, REMOTE, SKIPPED
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness
@@ -211,7 +210,12 @@ class Syncer:
         if not self.dry_run and cache.pending_review():
             with self._uploader_factory() as uploader:
                 uploader.recheck_reviews()
-        return rejected_links(cache)
+        rejected = cache.rejected_objects()
+        if not rejected:  # nearly always: then the review module is not even loaded
+            return {}
+        from imgsync.engine.review import rejected_links
+
+        return rejected_links(rejected)
 
     # -- the run ----------------------------------------------------------------------------------
 

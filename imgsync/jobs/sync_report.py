@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
-from imgsync.engine.results import FAILED, MIGRATED, UPLOADED, Kind, Status
+from imgsync.engine.words import FAILED, MIGRATED, UPLOADED, Kind, Status
 
 __all__ = ["TOTAL_KEYS", "ImageOutcome", "NoteOutcome", "SyncReport"]
 
