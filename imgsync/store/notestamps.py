@@ -8,12 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgsync.records import FrozenRecord
 from imgsync.store.db import Database
 from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 
 
-@dataclass(frozen=True)
-class NoteStamp:
+@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
+class NoteStamp(FrozenRecord):
     """What a note looked like after its last clean sync.
 
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
