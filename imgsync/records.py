@@ -8,7 +8,8 @@ record of the index (:mod:`imgsync.store`) about one more. Three of those method
 every record: a class that derives from :class:`FrozenRecord` and is made with
 ``@dataclass(frozen=True, eq=False, repr=False)`` gets them from here instead, with what the
 dataclass would have generated (``tests/test_records.py`` compares both): imgsync.config then
-imports in about 7 ms.
+imports in about 7 ms. The mutable records of a sync's report take two of three from
+:class:`Record` the same way.
 """
 
 from __future__ import annotations
@@ -16,26 +17,36 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-__all__ = ["FrozenRecord"]
+__all__ = ["FrozenRecord", "Record"]
 
 
-class FrozenRecord:
-    """Equal to a record of the same class whose compared fields are equal; hashed by those
-    fields; shown as ``Name(field=value, ...)`` without the fields marked ``repr=False``: what
-    ``@dataclass(frozen=True)`` generates."""
+class Record:
+    """Equal to a record of the same class whose compared fields are equal; unhashable; shown as
+    ``Name(field=value, ...)`` without the fields marked ``repr=False``: what ``@dataclass``
+    generates. A record made with ``@dataclass(eq=False, repr=False)`` derives from it."""
 
     __slots__ = ()
+
+    # As @dataclass(eq=True) makes a mutable record: equal records may change, so no hash.
+    __hash__ = None  # type: ignore[assignment]
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
             return _compared(self) == _compared(other)
         return NotImplemented
 
-    def __hash__(self) -> int:
-        return hash(_compared(self))
-
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}({_shown(self)})"
+
+
+class FrozenRecord(Record):
+    """A :class:`Record` made with ``@dataclass(frozen=True, eq=False, repr=False)``: hashed by
+    its compared fields, as ``@dataclass(frozen=True)`` hashes."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash(_compared(self))
 
 
 def _compared(record: Any) -> tuple[Any, ...]:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from imgsync.config import SECTIONS, Settings, load_settings
-from imgsync.records import FrozenRecord
+from imgsync.jobs.sync import SyncCounts
+from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome
+from imgsync.records import FrozenRecord, Record
 from imgsync.store.attempts import UrlAttempt
 from imgsync.store.cache import RemoteObject
 from imgsync.store.notestamps import NoteStamp
@@ -19,12 +21,15 @@ SAMPLES: dict[type, Any] = {
     NoteStamp: NoteStamp(10, 1_000_000_000_000_000_000, 42, "d1", False, 7),
     RemoteObject: RemoteObject("AB" * 16, 5, "f1", "https://a/b.png", "", 2, "b.png", 9),
     UrlAttempt: UrlAttempt("t1", 2, "gone", "failed", 3, 4),
+    ImageOutcome: ImageOutcome("a.png", "local", "failed", error="gone", line=3),
+    NoteOutcome: NoteOutcome("/v/n.md", changed=True, warnings=["w"], retry_after_ns=5),
 }
-RECORDS = [*SECTIONS.values(), Settings, *SAMPLES]
+RECORDS = [*SECTIONS.values(), Settings, NoteStamp, RemoteObject, UrlAttempt]
+MUTABLE_RECORDS = [SyncCounts, ImageOutcome, NoteOutcome]
 
 
-def twin(cls: type) -> Any:
-    """The same fields made into a plain ``@dataclass(frozen=True)``, named alike."""
+def twin(cls: type, *, frozen: bool = True) -> Any:
+    """The same fields made into a plain ``@dataclass(frozen=...)``, named alike."""
     namespace: dict[str, Any] = {"__annotations__": {}, "__qualname__": cls.__qualname__}
     for f in dataclasses.fields(cls):
         namespace["__annotations__"][f.name] = f.type
@@ -35,7 +40,7 @@ def twin(cls: type) -> Any:
             compare=f.compare,
             hash=f.hash,
         )
-    return dataclasses.dataclass(frozen=True)(type(cls.__name__, (), namespace))
+    return dataclasses.dataclass(frozen=frozen)(type(cls.__name__, (), namespace))
 
 
 def variants(cls: type) -> list[Any]:
@@ -50,8 +55,8 @@ def variants(cls: type) -> list[Any]:
             other = value + 1
         elif isinstance(value, str):
             other = value + "x"
-        elif isinstance(value, tuple):
-            other = (*value, "x")
+        elif isinstance(value, tuple | list):
+            other = type(value)([*value, "x"])
         else:
             continue  # a mapping or a nested record: the defaults cover it
         try:
@@ -68,21 +73,26 @@ def hashed(record: object) -> object:
         return str(exc)
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
-def test_equality_hash_and_repr_are_the_dataclass_ones(cls: type) -> None:
-    assert issubclass(cls, FrozenRecord)
-    reference, mine = twin(cls), variants(cls)
+@pytest.mark.parametrize(
+    ("cls", "frozen"),
+    [*((cls, True) for cls in RECORDS), *((cls, False) for cls in MUTABLE_RECORDS)],
+    ids=lambda value: value.__name__ if isinstance(value, type) else "",
+)
+def test_equality_hash_and_repr_are_the_dataclass_ones(cls: type, frozen: bool) -> None:
+    assert issubclass(cls, FrozenRecord if frozen else Record)
+    reference, mine = twin(cls, frozen=frozen), variants(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     theirs = [reference(**{name: getattr(v, name) for name in names}) for v in mine]
     for a, ref_a in zip(mine, theirs, strict=True):
         assert repr(a) == repr(ref_a)
-        assert hashed(a) == hashed(ref_a)  # network.qps is a mapping: then neither hashes
+        assert hashed(a) == hashed(ref_a)  # a mapping in a field, or a mutable record: unhashable
         for b, ref_b in zip(mine, theirs, strict=True):
             assert (a == b) == (ref_a == ref_b)
             assert (a != b) == (ref_a != ref_b)
         assert a.__eq__(ref_a) is NotImplemented  # another class, even with the same fields
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            a.extra = 1  # type: ignore[attr-defined]
+        if frozen:
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                a.extra = 1  # type: ignore[attr-defined]
 
 
 def test_secrets_stay_out_of_the_repr_and_warnings_out_of_equality() -> None:
