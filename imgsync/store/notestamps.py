@@ -124,13 +124,9 @@ class NoteStamps:
         much again), then the few stamps that are not simply trusted (racy, with a recheck time,
         or a name kept as bytes), which replace or remove their keys.
         """
-        where, places = _under_clause(under)
         now = self._clock_ns()
         listed, odd = self._db.read_together(
-            (
-                f"SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?{where}",
-                (self.namespace, *places),
-            ),
+            _stamps_under(under, self.namespace),
             (
                 "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
                 " WHERE namespace = ? AND (recheck_ns != 0 OR recorded_ns - mtime_ns < ?"
@@ -183,16 +179,22 @@ class NoteStamps:
         )
 
 
-def _under_clause(under: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """SQL limiting ``path`` to the notes ``under`` names and those below its folders ("" and
-    no parameters for everywhere). A folder's notes are the keys from ``folder/`` up to
-    ``folder0`` (``0`` follows ``/``), one range of the primary key."""
+def _stamps_under(under: Sequence[str], namespace: str) -> tuple[str, tuple[str, ...]]:
+    """The query of (path, size, mtime_ns, inode) of every stamp of ``namespace`` for the notes
+    ``under`` names and those below its folders (everywhere when it is empty), and its parameters.
+
+    A folder's notes are the keys from ``folder/`` up to ``folder0`` (``0`` follows ``/``): each
+    place is a key and a range of the primary key, one ``SELECT`` each, so sqlite seeks them in
+    the index instead of testing every row of the account (a row met twice, under places that
+    nest, comes out twice, alike).
+    """
+    select = "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
     if not under:
-        return "", ()
-    terms: list[str] = []
+        return select, (namespace,)
+    parts: list[str] = []
     places: list[str] = []
     for place in under:
         below = os.path.join(place, "")
-        terms.append("path = ? OR (path >= ? AND path < ?)")
-        places += [place, below, below[:-1] + chr(ord(os.sep) + 1)]
-    return f" AND ({' OR '.join(terms)})", tuple(places)
+        parts += [f"{select} AND path = ?", f"{select} AND path >= ? AND path < ?"]
+        places += [namespace, place, namespace, below, below[:-1] + chr(ord(os.sep) + 1)]
+    return " UNION ALL ".join(parts), tuple(places)
