@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from imgsync.errors import ConfigError
+from imgsync.records import FrozenRecord
 
 APP_NAME = "imgsync"
 DEFAULT_BASE_URL = "https://open-api.123pan.com"
@@ -79,8 +80,8 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True)
-class AccountSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class AccountSettings(FrozenRecord):
     """Who we are at the service."""
 
     base_url: str = DEFAULT_BASE_URL
@@ -106,8 +107,8 @@ class AccountSettings:
         return f"{self.base_url.rstrip('/')}#{account}"
 
 
-@dataclass(frozen=True)
-class NetworkSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class NetworkSettings(FrozenRecord):
     """How patiently we talk to the service."""
 
     # Connecting to a healthy host on any network takes well under 10 s; reading may wait on the
@@ -122,8 +123,8 @@ class NetworkSettings:
     qps: Mapping[str, float] = field(default_factory=lambda: DEFAULT_QPS)
 
 
-@dataclass(frozen=True)
-class UploadSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class UploadSettings(FrozenRecord):
     """Where and how images go up."""
 
     folder: str = "imgsync/{year}/{month}"
@@ -161,8 +162,8 @@ PICGO_PORT = 36677
 MAX_PORT = 65535
 
 
-@dataclass(frozen=True)
-class ServeSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class ServeSettings(FrozenRecord):
     """The PicGo-compatible server (`imgsync serve`)."""
 
     # Loopback only by default: the server uploads local files for whoever can reach it.
@@ -172,8 +173,8 @@ class ServeSettings:
     secret: str = field(default="", repr=False)
 
 
-@dataclass(frozen=True)
-class HotkeySettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class HotkeySettings(FrozenRecord):
     """The global hotkey daemon (`imgsync hotkey`)."""
 
     # pynput's chord syntax; xdotool's "ctrl+alt+u" is accepted too.
@@ -186,8 +187,8 @@ class HotkeySettings:
 DEFAULT_WATCH_DEBOUNCE_S = 1.5
 
 
-@dataclass(frozen=True)
-class WatchSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class WatchSettings(FrozenRecord):
     """The folder watcher (`imgsync watch`)."""
 
     debounce: float = DEFAULT_WATCH_DEBOUNCE_S
@@ -203,8 +204,8 @@ class WatchSettings:
     stop_grace: float = 5.0
 
 
-@dataclass(frozen=True)
-class SyncSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class SyncSettings(FrozenRecord):
     """What happens to remote images (``https://…`` links in notes, URLs given to upload)."""
 
     # "migrate": moved onto the image bed; "keep": every remote link is left alone, no request.
@@ -233,8 +234,8 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
-class CacheSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class CacheSettings(FrozenRecord):
     """How far the local index is trusted."""
 
     # An index entry the service has not vouched for in this long is checked with one `detail`
@@ -248,8 +249,8 @@ class CacheSettings:
         return parse_duration(self.verify_after)
 
 
-@dataclass(frozen=True)
-class Settings:
+@dataclass(frozen=True, eq=False, repr=False)
+class Settings(FrozenRecord):
     """Everything imgsync is configured with, validated once.
 
     ``warnings`` are what a user should hear about the configuration without it being an error

@@ -7,7 +7,9 @@ docs/contract.md; an unexpected exception becomes one line too, with the traceba
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -103,6 +105,22 @@ def _setup_logging(verbosity: int) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
+def _spare_the_last_collection() -> None:
+    """At exit, skip the garbage collector's last pass over every object the process loaded
+    (click, the settings, the index's modules): it cost about 10 ms of every command, a sixth of
+    what a no-op sync of 10,000 notes spends beyond walking them.
+
+    ``gc.freeze`` run by atexit (after the command, before the interpreter tears down) leaves
+    objects in reference cycles to the operating system instead of collecting them. Python
+    promises no finalizer at exit, and imgsync needs none: a note is written whole and replaced
+    atomically, the index is closed, files are closed where they are opened, before the command
+    returns. Registered once per process, however often the group runs (the tests run it
+    in-process).
+    """
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+
+
 def fail(message: str, code: int) -> None:
     """Print one line on stderr and exit with ``code``."""
     click.echo(f"imgsync: {message}", err=True)
@@ -152,6 +170,7 @@ def handle_errors(func: F) -> F:
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Put the images of your markdown notes on your 123pan image bed and rewrite the links."""
     _setup_logging(verbose)
+    _spare_the_last_collection()
     ctx.obj = AppContext(config_path, verbose)
 
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
-from imgsync.engine.items import is_url
-from imgsync.engine.results import FAILED, LOCAL, REMOTE, UploadResult
+from imgsync.engine.words import FAILED, LOCAL, REMOTE
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
 if TYPE_CHECKING:
     from imgsync.cli.app import AppContext
     from imgsync.config import Settings
+    from imgsync.engine.results import UploadResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,6 +104,10 @@ class InOrder:
 
     def fail_rest(self, items: Sequence[str], error: str, *, unreachable: bool) -> None:
         """Emit a failure for every item not reported yet (the run stopped early)."""
+        # Not loaded by a run that never stops early (a sync with nothing to upload).
+        from imgsync.engine.items import is_url
+        from imgsync.engine.results import UploadResult
+
         with self._lock:
             for index in range(len(self.results), self._count):
                 result = self._waiting.pop(index, None) or UploadResult(

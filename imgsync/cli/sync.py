@@ -23,8 +23,7 @@ from imgsync.cli.progress import Progress
 from imgsync.cli.results import NO_CACHE_OPTION, run_settings
 from imgsync.cli.signals import exit_stopped, stop_on_signals
 from imgsync.config import REMOTE_POLICIES
-from imgsync.engine.remote_policy import retry_time
-from imgsync.engine.results import FAILED
+from imgsync.engine.words import FAILED
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def _note_json(note: NoteOutcome, base: Path | None) -> dict[str, Any]:
         "error": None if note.error is None else printable(note.error),
         "warnings": [printable(w) for w in note.warnings],
         "images": [_image_json(image) for image in note.images],
-        "retry_after": retry_time(note.retry_after_ns) if note.retry_after_ns else None,
+        "retry_after": _retry_time(note.retry_after_ns) if note.retry_after_ns else None,
     }
 
 
@@ -77,6 +76,13 @@ def _image_json(image: ImageOutcome) -> dict[str, Any]:
         "error": None if image.error is None else printable(image.error),
         "line": image.line,
     }
+
+
+def _retry_time(ns: int) -> str:
+    """:func:`~imgsync.engine.remote_policy.retry_time`, imported only for a note that waits."""
+    from imgsync.engine.remote_policy import retry_time
+
+    return retry_time(ns)
 
 
 # -- the human report ------------------------------------------------------------------------------
@@ -95,7 +101,7 @@ def note_lines(
     if note.error:
         yield f"{name}: {note.error}", False
     if note.retry_after_ns:
-        when = retry_time(note.retry_after_ns)
+        when = _retry_time(note.retry_after_ns)
         yield (
             (
                 f"{name}: not read (unchanged): remote images in it failed earlier; retry after "

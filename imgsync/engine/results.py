@@ -1,39 +1,51 @@
 """What the engine answers for each item: its kind, what happened to it, and its link.
 
-The words are docs/contract.md's, defined here once for every job that reports them (sync, upload,
-and the front ends built on them). How a result is shown (a line, JSON) and what exit status a run
-of them maps to is the front end's business, not the engine's: a result says what happened in
-words and flags, never in exit codes.
+The words are docs/contract.md's, defined once in :mod:`imgsync.engine.words` for every job that
+reports them (sync, upload, and the front ends built on them) and re-exported here. How a result
+is shown (a line, JSON) and what exit status a run of them maps to is the front end's business,
+not the engine's: a result says what happened in words and flags, never in exit codes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
 
+from imgsync.engine.words import (  # re-exported: the words are defined there
+    CACHED,
+    DATA,
+    FAILED,
+    HOSTED,
+    LOCAL,
+    MIGRATED,
+    REMOTE,
+    REUSED,
+    SKIPPED,
+    UPLOADED,
+    Kind,
+    Sent,
+    Status,
+    Stored,
+)
 from imgsync.errors import EXIT_UNREACHABLE, ImgsyncError
 
-# What an image reference or upload item is (docs/contract.md): a local file, a remote URL, a link
-# already on the image bed, or a data: URI.
-Kind = Literal["local", "remote", "hosted", "data"]
-LOCAL: Final = "local"
-REMOTE: Final = "remote"
-HOSTED: Final = "hosted"
-DATA: Final = "data"
-
-# What putting content on the image bed came to: bytes sent, or the service already had them.
-Sent = Literal["uploaded", "reused"]
-# What storing content can come to: one of those, or the local index (or another thread,
-# meanwhile) already had them.
-Stored = Literal[Sent, "cached"]
-# What happened to an item (docs/contract.md): one of the above, or one of these.
-Status = Literal[Stored, "migrated", "skipped", "failed"]
-UPLOADED: Final = "uploaded"  # bytes sent
-REUSED: Final = "reused"  # the service already had them (instant upload)
-CACHED: Final = "cached"  # answered from the local index, no request
-MIGRATED: Final = "migrated"  # a remote URL fetched by the service's offline download
-SKIPPED: Final = "skipped"  # left alone on purpose (already hosted, policy)
-FAILED: Final = "failed"  # ``error`` says why
+__all__ = [
+    "CACHED",
+    "DATA",
+    "FAILED",
+    "HOSTED",
+    "LOCAL",
+    "MIGRATED",
+    "REMOTE",
+    "REUSED",
+    "SKIPPED",
+    "UPLOADED",
+    "Kind",
+    "Sent",
+    "Status",
+    "Stored",
+    "UploadResult",
+    "failed_result",
+]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from imgsync.errors import AuthError, ConfigError, ImgsyncError, NetworkError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from imgsync.engine.transfer import Transfer
     from imgsync.store.cache import Cache, RemoteObject
 
@@ -79,11 +81,12 @@ def recheck_reviews(cache: Cache, transfer: Transfer) -> ReviewCheck:
     return report
 
 
-def rejected_links(cache: Cache) -> dict[str, RemoteObject]:
-    """Every link of a rejected image the index knows (``downloadURL`` and ``userSelfURL``), by
-    :func:`link_key`: a note linking to one shows a broken image."""
+def rejected_links(rejected: Iterable[RemoteObject]) -> dict[str, RemoteObject]:
+    """Every link of the ``rejected`` images (the index's
+    :meth:`~imgsync.store.cache.Cache.rejected_objects`: ``downloadURL`` and ``userSelfURL``),
+    by :func:`link_key`: a note linking to one shows a broken image."""
     links: dict[str, RemoteObject] = {}
-    for obj in cache.rejected_objects():
+    for obj in rejected:
         for url in (obj.download_url, obj.user_self_url):
             if url:
                 links[link_key(url)] = obj

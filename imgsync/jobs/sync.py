@@ -49,12 +49,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgsync.engine.results import FAILED, REMOTE, SKIPPED
-from imgsync.engine.review import rejected_links
+from imgsync.engine.words import FAILED, REMOTE, SKIPPED
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness
 from imgsync.notes.walk import walk_notes
+from imgsync.records import Record
 from imgsync.store.cache import Cache, cache_path
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ TICK_S = 0.25
 DATA_URI_SCRATCH_PREFIX = "imgsync-data-uri-"
 
 
-@dataclass
-class SyncCounts:
+@dataclass(eq=False, repr=False)  # Record's: built at every start
+class SyncCounts(Record):
     """How far a run is, for a progress display (images count distinct images, not links)."""
 
     notes_found: int = 0
@@ -211,7 +211,12 @@ class Syncer:
         if not self.dry_run and cache.pending_review():
             with self._uploader_factory() as uploader:
                 uploader.recheck_reviews()
-        return rejected_links(cache)
+        rejected = cache.rejected_objects()
+        if not rejected:  # nearly always: then the review module is not even loaded
+            return {}
+        from imgsync.engine.review import rejected_links
+
+        return rejected_links(rejected)
 
     # -- the run ----------------------------------------------------------------------------------
 

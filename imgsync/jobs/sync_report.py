@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
-from imgsync.engine.results import FAILED, MIGRATED, UPLOADED, Kind, Status
+from imgsync.engine.words import FAILED, MIGRATED, UPLOADED, Kind, Status
+from imgsync.records import Record
 
 __all__ = ["TOTAL_KEYS", "ImageOutcome", "NoteOutcome", "SyncReport"]
 
@@ -30,8 +31,8 @@ _QUIET = 1  # its path only: read, nothing to report (no image, no warning, no c
 _UNCHANGED = 2  # its path only: unchanged since its last clean sync, not read at all
 
 
-@dataclass(slots=True)
-class ImageOutcome:
+@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
+class ImageOutcome(Record):
     """What happened to one image reference of one note.
 
     ``unreachable``: the reference failed because the service could not be reached (or kept
@@ -50,8 +51,8 @@ class ImageOutcome:
     would_upload: bool = False
 
 
-@dataclass(slots=True)
-class NoteOutcome:
+@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
+class NoteOutcome(Record):
     """What happened to one note. ``error`` is set when the note itself could not be processed.
 
     ``key`` is the note's absolute path as a string (:attr:`path` makes the Path). In a dry run

@@ -59,16 +59,14 @@ class NoteFreshness:
         under: Sequence[str] = (),
         with_rechecks: bool = True,
     ) -> None:
-        self._trusted, self._racy = (
-            cache.notes.stat_keys(under, with_rechecks=with_rechecks)
+        self._trusted, self._racy, rechecks = (
+            cache.notes.walk_stamps(under, with_rechecks=with_rechecks)
             if cache is not None
-            else ({}, {})
+            else ({}, {}, {})
         )
         # The notes whose stamp vouches only until their failed links' retry (absolute path ->
         # when, wall clock ns): a run reports them, unread. Few, and mostly none.
-        self.rechecks: dict[str, int] = (
-            cache.notes.rechecks(under) if cache is not None and with_rechecks else {}
-        )
+        self.rechecks: dict[str, int] = rechecks
         self._clock_ns = clock_ns
         # Where stamps are written: None when nothing may be.
         self._writes = cache if record else None

@@ -216,6 +216,20 @@ class Database:
         with self.translate():
             return self._conn().execute(sql, params).fetchall()
 
+    def read_together(self, *queries: tuple[str, tuple[object, ...]]) -> list[list[tuple]]:
+        """Every row of each query, all read from one snapshot of the file (one read
+        transaction): no other process's write lands between them."""
+        with self.translate():
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                results = [conn.execute(sql, params).fetchall() for sql, params in queries]
+            except BaseException:
+                _rollback(conn)
+                raise
+            conn.execute("COMMIT")
+            return results
+
     def execute(self, sql: str, params: tuple[object, ...]) -> None:
         """One writing statement, committed on its own."""
         with self.translate():

@@ -8,15 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgsync.records import FrozenRecord
 from imgsync.store.db import Database
 from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 
-# The largest wall-clock time sqlite's INTEGER holds: no stamp's recheck time is after it.
-NEVER_NS = 2**63 - 1
 
-
-@dataclass(frozen=True)
-class NoteStamp:
+@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
+class NoteStamp(FrozenRecord):
     """What a note looked like after its last clean sync.
 
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
@@ -97,9 +95,20 @@ class NoteStamps:
     def stat_keys(
         self, under: Sequence[str] = (), *, with_rechecks: bool = True
     ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
-        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest:
-        the stamps trusted by their stat alone as :func:`stat_key` tuples, and the few racy ones
-        whole, both keyed by absolute path (as :meth:`get` keys them).
+        """The trusted and racy stamps of :meth:`walk_stamps` (without the recheck times)."""
+        trusted, racy, _rechecks = self.walk_stamps(under, with_rechecks=with_rechecks)
+        return trusted, racy
+
+    def walk_stamps(
+        self, under: Sequence[str] = (), *, with_rechecks: bool = True
+    ) -> tuple[dict[str, StatKey], dict[str, NoteStamp], dict[str, int]]:
+        """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest,
+        all keyed by absolute path (as :meth:`get` keys them):
+
+        - the stamps trusted by their stat alone, as :func:`stat_key` tuples;
+        - the few racy ones, whole;
+        - the notes stamped with a recheck time still ahead (links that failed earlier, waiting
+          for their retry), with that time (wall clock ns).
 
         ``under`` (absolute paths of notes or folders; empty: everywhere) limits the stamps read
         to those notes and the notes below those folders, so a sync of one note in a big vault
@@ -107,42 +116,41 @@ class NoteStamps:
         NoteStamp objects, which was the largest cost of a no-op re-sync after the walk itself.
 
         ``with_rechecks`` False leaves out the stamps with a recheck time (notes with links in
-        back-off), due or not: a run that retries those links must read their notes.
-        """
-        where, places = _under_clause(under)
-        # A stamp vouches while its recheck time (if any) is after this; none is after NEVER_NS.
-        now = self._clock_ns() if with_rechecks else NEVER_NS
-        rows = self._db.all(
-            "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
-            " AND (recheck_ns = 0 OR recheck_ns > ?)"
-            f" AND recorded_ns - mtime_ns >= ? AND typeof(path) = 'text'{where}",
-            (self.namespace, now, RACY_WINDOW_NS, *places),
-        )
-        trusted = {path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in rows}
-        racy: dict[str, NoteStamp] = {}
-        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in self._db.all(
-            "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-            " WHERE namespace = ? AND (recheck_ns = 0 OR recheck_ns > ?)"
-            " AND (recorded_ns - mtime_ns < ? OR typeof(path) != 'text')",
-            (self.namespace, now, RACY_WINDOW_NS),
-        ):
-            trusted_stat = not is_racy(mtime_ns, recorded_ns)
-            stamp = NoteStamp(size, mtime_ns, inode, digest, trusted_stat, recheck_ns)
-            if stamp.stat_trusted:  # a name that is not UTF-8, kept as bytes
-                trusted[os.fsdecode(path)] = (size, mtime_ns, inode)
-            else:
-                racy[os.fsdecode(path)] = stamp
-        return trusted, racy
+        back-off), due or not: a run that retries those links must read their notes (and no
+        recheck time is returned).
 
-    def rechecks(self, under: Sequence[str] = ()) -> dict[str, int]:
-        """The notes stamped with a recheck time still ahead (links that failed earlier, waiting
-        for their retry), keyed by absolute path, with that time (wall clock ns)."""
-        where, places = _under_clause(under)
-        rows = self._db.all(
-            f"SELECT path, recheck_ns FROM notes WHERE namespace = ? AND recheck_ns > ?{where}",
-            (self.namespace, self._clock_ns(), *places),
+        Two queries, read from one snapshot of the file: the key of every stamp ``under``, with
+        no condition (testing conditions on each of a vault's rows costs sqlite about a third as
+        much again), then the few stamps that are not simply trusted (racy, with a recheck time,
+        or a name kept as bytes), which replace or remove their keys.
+        """
+        now = self._clock_ns()
+        listed, odd = self._db.read_together(
+            _stamps_under(under, self.namespace),
+            (
+                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
+                " WHERE namespace = ? AND (recheck_ns != 0 OR recorded_ns - mtime_ns < ?"
+                " OR typeof(path) != 'text')",
+                (self.namespace, RACY_WINDOW_NS),
+            ),
         )
-        return {os.fsdecode(path): recheck_ns for path, recheck_ns in rows}
+        trusted: dict[str, StatKey] = {
+            path: (size, mtime_ns, inode) for path, size, mtime_ns, inode in listed
+        }
+        racy: dict[str, NoteStamp] = {}
+        rechecks: dict[str, int] = {}
+        for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in odd:
+            below = trusted.pop(path, None) is not None  # among the stamps ``under``
+            if recheck_ns and (not with_rechecks or recheck_ns <= now):
+                continue  # the stamp no longer vouches (or is not trusted in this run)
+            key = os.fsdecode(path)  # a name that is not UTF-8 is kept as bytes
+            if recheck_ns and below:
+                rechecks[key] = recheck_ns
+            if is_racy(mtime_ns, recorded_ns):
+                racy[key] = NoteStamp(size, mtime_ns, inode, digest, False, recheck_ns)
+            else:
+                trusted[key] = (size, mtime_ns, inode)
+        return trusted, racy, rechecks
 
     def put(self, path: Path, stamp: NoteStamp) -> None:
         """Record the note's stamp after a clean sync."""
@@ -171,16 +179,22 @@ class NoteStamps:
         )
 
 
-def _under_clause(under: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """SQL limiting ``path`` to the notes ``under`` names and those below its folders ("" and
-    no parameters for everywhere). A folder's notes are the keys from ``folder/`` up to
-    ``folder0`` (``0`` follows ``/``), one range of the primary key."""
+def _stamps_under(under: Sequence[str], namespace: str) -> tuple[str, tuple[str, ...]]:
+    """The query of (path, size, mtime_ns, inode) of every stamp of ``namespace`` for the notes
+    ``under`` names and those below its folders (everywhere when it is empty), and its parameters.
+
+    A folder's notes are the keys from ``folder/`` up to ``folder0`` (``0`` follows ``/``): each
+    place is a key and a range of the primary key, one ``SELECT`` each, so sqlite seeks them in
+    the index instead of testing every row of the account (a row met twice, under places that
+    nest, comes out twice, alike).
+    """
+    select = "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
     if not under:
-        return "", ()
-    terms: list[str] = []
+        return select, (namespace,)
+    parts: list[str] = []
     places: list[str] = []
     for place in under:
         below = os.path.join(place, "")
-        terms.append("path = ? OR (path >= ? AND path < ?)")
-        places += [place, below, below[:-1] + chr(ord(os.sep) + 1)]
-    return f" AND ({' OR '.join(terms)})", tuple(places)
+        parts += [f"{select} AND path = ?", f"{select} AND path >= ? AND path < ?"]
+        places += [namespace, place, namespace, below, below[:-1] + chr(ord(os.sep) + 1)]
+    return " UNION ALL ".join(parts), tuple(places)

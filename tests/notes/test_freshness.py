@@ -3,6 +3,7 @@ a real cache (the sync tests cover the same through whole runs)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,46 @@ def test_a_racy_stamp_keeps_its_recheck_time_when_trusted_once_old(
         assert stamped.stat_trusted and stamped.recheck_ns == until
         now[0] = until
         assert not NoteFreshness(timed, clock_ns=lambda: now[0]).unchanged(str(note))
+
+
+def test_the_stamps_read_for_a_walk_are_those_get_vouches_for(tmp_path: Path, cache: Cache) -> None:
+    # walk_stamps reads every key at once and then the few odd stamps (racy, with a recheck time,
+    # a name kept as bytes): each note must come out as get() sees it, once, in the right place.
+    now = LONG_AGO_NS + 10 * RACY_WINDOW_NS
+    later, due = now + 3600 * 10**9, now
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    outside = write(tmp_path / "outside.md")
+    cases = {
+        "trusted.md": (now, 0),
+        "racy.md": (LONG_AGO_NS + 1, 0),
+        "waiting.md": (now, later),
+        "racy-waiting.md": (LONG_AGO_NS + 1, later),
+        "due.md": (now, due),
+        os.fsdecode(b"bad\xff.md"): (now, 0),
+        os.fsdecode(b"racy-bad\xff.md"): (LONG_AGO_NS + 1, 0),
+    }
+    for name, (recorded_ns, recheck_ns) in cases.items():
+        note = write(vault / name)
+        with Cache(cache.path, clock_ns=itertools.repeat(recorded_ns).__next__) as at:
+            digest = content_digest(note.read_bytes())
+            at.notes.put(note, NoteStamp.from_stat(note.stat(), digest, recheck_ns=recheck_ns))
+    stamp(cache, outside, recorded_ns=now)
+    with Cache(cache.path, clock_ns=lambda: now) as timed:
+        trusted, racy, rechecks = timed.notes.walk_stamps([str(vault)])
+        for name in cases:
+            key = str(vault / name)
+            got = timed.notes.get(vault / name)
+            assert (key in trusted) == (got is not None and got.stat_trusted), name
+            assert (key in racy) == (got is not None and not got.stat_trusted), name
+            assert rechecks.get(key, 0) == (got.recheck_ns if got is not None else 0), name
+        assert str(outside) not in trusted
+        assert set(rechecks) == {str(vault / n) for n in cases if cases[n][1] == later}
+
+        trusted, racy, rechecks = timed.notes.walk_stamps([str(vault)], with_rechecks=False)
+        assert {Path(p).name for p in [*trusted, *racy]} == {
+            "trusted.md",
+            "racy.md",
+            *(os.fsdecode(b"bad\xff.md"), os.fsdecode(b"racy-bad\xff.md")),
+        }
+        assert rechecks == {}
