@@ -92,13 +92,6 @@ class NoteStamps:
             for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in rows
         }
 
-    def stat_keys(
-        self, under: Sequence[str] = (), *, with_rechecks: bool = True
-    ) -> tuple[dict[str, StatKey], dict[str, NoteStamp]]:
-        """The trusted and racy stamps of :meth:`walk_stamps` (without the recheck times)."""
-        trusted, racy, _rechecks = self.walk_stamps(under, with_rechecks=with_rechecks)
-        return trusted, racy
-
     def walk_stamps(
         self, under: Sequence[str] = (), *, with_rechecks: bool = True
     ) -> tuple[dict[str, StatKey], dict[str, NoteStamp], dict[str, int]]:

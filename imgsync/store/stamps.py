@@ -18,7 +18,7 @@ StatKey = tuple[int, int, int]
 
 def stat_key(st: os.stat_result) -> StatKey:
     """A file's size, mtime and inode, as the note stamps give them for the stamps they trust
-    (:meth:`~imgsync.store.notestamps.NoteStamps.stat_keys`): equal keys, an unchanged note."""
+    (:meth:`~imgsync.store.notestamps.NoteStamps.walk_stamps`): equal keys, an unchanged note."""
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 

@@ -131,7 +131,7 @@ def test_stamps_read_in_bulk_keep_every_name_trusted_or_racy(
     stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
     stamp(cache, racy, recorded_ns=LONG_AGO_NS + 1)
 
-    trusted, racy_stamps = cache.notes.stat_keys()
+    trusted, racy_stamps, _rechecks = cache.notes.walk_stamps()
     assert set(trusted) == {str(note)} and set(racy_stamps) == {str(racy)}
     fresh = freshness(cache, LONG_AGO_NS + 1)
     assert fresh.unchanged(str(note)) and fresh.unchanged(str(racy))
@@ -149,7 +149,7 @@ def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: 
         stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
 
     def read_for(*under: Path) -> set[str]:
-        trusted, _racy = cache.notes.stat_keys([str(p) for p in under])
+        trusted, _racy, _rechecks = cache.notes.walk_stamps([str(p) for p in under])
         return {Path(p).name for p in trusted}
 
     assert read_for() == {"a.md", "b.md", "c.md"}
