@@ -7,7 +7,6 @@ HTTP; they use none of these fixtures.
 
 from __future__ import annotations
 
-import compileall
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,16 +19,20 @@ from imgsync.config import Settings, load_settings
 from imgsync.emulator import Emulator
 from imgsync.engine import transfer
 
+from .bytecode import precompile
 from .schedule import spread_slow_first
 from .support import CLIENT_ID, CLIENT_SECRET, Control, write_config
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ:
-        # imgsync's bytecode, written once before the workers start: an editable install has
-        # none, and where PYTHONDONTWRITEBYTECODE is set (as in CI) every worker and each of the
-        # suite's ~90 imgsync subprocesses would otherwise compile the whole package again.
-        compileall.compile_dir(Path(imgsync.__file__).parent, quiet=1)
+        # Written once before the workers start instead of by each (tests/bytecode.py).
+        precompile(
+            Path(imgsync.__file__).parent,
+            Path(__file__).parent,
+            pass_hook=bool(config.getini("enable_assertion_pass_hook")),
+            processes=_cores(),
+        )
     config.addinivalue_line(
         "markers",
         "slow(seconds): runs for seconds (a rough figure); started first, spread over the workers",
@@ -43,8 +46,13 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: two workers per core. Much of the suite waits (poll spacing, rate limits,
     subprocesses, the watcher's quiet periods) rather than computes; a second worker per core
     runs meanwhile."""
+    return 2 * _cores()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 2 * (cores or 1)
+    return cores or 1
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

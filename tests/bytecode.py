@@ -1,0 +1,85 @@
+"""Bytecode every test process would compile alike, written once by the controller before the
+workers start.
+
+Each pytest-xdist worker imports every test module, and pytest rewrites a test module's asserts
+before it runs (parse, rewrite, compile: about 4 s of CPU for this suite's ~100 test modules and
+conftests). pytest caches the result in the module's ``__pycache__``, but not where
+PYTHONDONTWRITEBYTECODE is set (as on CI's machines and this project's): there each of the four
+workers paid those 4 s, and each worker and imgsync subprocess compiled imgsync again (an
+editable install has no bytecode of its own).
+
+So the controller writes both once: imgsync's bytecode with :mod:`compileall`, the test modules'
+rewritten code with pytest's own rewriter, one process per core. A worker finds a rewritten file
+whose recorded source hash matches the module's (pytest checks it) and loads it instead of
+rewriting. The rewriter's helpers are pytest internals: where they differ (another pytest),
+nothing is written and every worker rewrites as before. Only the suite's speed depends on this.
+
+Run as a script (``python tests/bytecode.py [--pass-hook] FILE...``) it rewrites the files given:
+that is how the controller's other processes are started.
+"""
+
+from __future__ import annotations
+
+import compileall
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+
+def precompile(package: Path, tests: Path, *, pass_hook: bool, processes: int) -> None:
+    """Compile ``package`` and write the rewritten code of every test module under ``tests``,
+    split over ``processes`` processes (this one included)."""
+    compileall.compile_dir(package, quiet=1)
+    files = sorted(
+        str(path)
+        for path in tests.rglob("*.py")
+        if path.name == "conftest.py" or (path.name.startswith("test_"))
+    )
+    # Interleaved, so each process gets big and small modules alike.
+    shares = [files[n::processes] for n in range(max(processes, 1))]
+    others = [
+        subprocess.Popen(
+            [sys.executable, __file__, *(["--pass-hook"] if pass_hook else []), *share],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for share in shares[1:]
+        if share
+    ]
+    try:
+        rewrite(shares[0], pass_hook=pass_hook)
+    finally:
+        for process in others:
+            process.wait()
+
+
+def rewrite(files: list[str], *, pass_hook: bool) -> None:
+    """Write pytest's rewritten code of each of ``files`` where pytest looks for it first."""
+    try:
+        from _pytest.assertion.rewrite import (
+            PYC_TAIL,
+            _rewrite_test,
+            _write_pyc,
+            get_cache_dir,
+        )
+    except ImportError:  # another pytest: the workers rewrite the modules themselves
+        return
+    config = SimpleNamespace(getini=lambda name: pass_hook)  # the one setting the rewrite reads
+    state = SimpleNamespace(trace=lambda message: None)
+    for name in files:
+        source = Path(name).resolve()
+        try:
+            source_hash, code = _rewrite_test(source, config)  # type: ignore[arg-type]
+            cache_dir = get_cache_dir(source)
+            os.makedirs(cache_dir, exist_ok=True)
+            _write_pyc(state, code, source_hash, cache_dir / (source.name[:-3] + PYC_TAIL))  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - a file not written is rewritten by each worker instead
+            continue
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    hook = "--pass-hook" in arguments
+    rewrite([a for a in arguments if a != "--pass-hook"], pass_hook=hook)
