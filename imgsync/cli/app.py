@@ -92,11 +92,25 @@ class _LineFormatter(logging.Formatter):
         return f"imgsync: {record.levelname.lower()}: {super().format(record)}"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to ``sys.stderr`` as it is when the record comes (as logging's own last
+    resort does), not to the stream of the run that made the handler: the group may run more than
+    once in one process (the tests run it in-process, each run with a stderr of its own), and the
+    handler is made once."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     root = logging.getLogger()
     if not any(getattr(h, "_imgsync", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_LineFormatter())
         handler._imgsync = True  # type: ignore[attr-defined]
         root.addHandler(handler)
