@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import http.server
 import json
+import logging
 import os
 import shutil
 import ssl
@@ -21,7 +22,7 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -400,3 +401,47 @@ def write_config(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)  # as users are told to keep it (it holds the secret)
     return path
+
+
+def imgsync_in_process(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``imgsync`` command line in this process, as ``subprocess.run([imgsync, *args],
+    env=env, cwd=cwd, capture_output=True, text=True)`` would: the console script's own group
+    object, the process environment replaced by ``env`` for the call (what it lacks is unset),
+    the working folder ``cwd``, stdout and stderr apart, the exit status.
+
+    A subprocess costs about a tenth of a second of CPU to start (three times that on a loaded
+    machine); a test whose point is not the process itself (signals, a terminal, start-up imports,
+    the console's encoding) runs the command here. A traceback is raised, not turned into an exit
+    status: in a subprocess it would show on stderr, which the tests check. The logging set up
+    by ``-v`` is undone afterwards, so the next run's goes to its own stderr.
+    """
+    import click.testing  # here: the emulator's tests import this module without click
+
+    from imgsync.cli import main
+
+    overrides: dict[str, str | None] = {key: None for key in os.environ if key not in env}
+    overrides.update({key: value for key, value in env.items() if os.environ.get(key) != value})
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    urllib3_level = logging.getLogger("urllib3").level
+    before = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = click.testing.CliRunner().invoke(main, list(args), input=stdin, env=overrides)
+    finally:
+        os.chdir(before)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("urllib3").setLevel(urllib3_level)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(
+        ["imgsync", *args], result.exit_code, result.stdout, result.stderr
+    )

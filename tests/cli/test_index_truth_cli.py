@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from imgsync.cli import main
 from ..jobs.helpers import write_config
 from ..support import Control, age_index, md5, wait_for, write_note, write_png
 
-TIMEOUT_S = 120
 WEEK_S = 7 * 24 * 3600
 
 
@@ -64,15 +61,9 @@ def test_top_folder_deleted_then_upload_succeeds_in_one_run(
     _api_delete(control, top_folder(control)["fileId"])
     data = write_png(images / "new.png")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "imgsync", "upload", str(images / "new.png")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    result = cli(env, "upload", str(images / "new.png"))
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     (url,) = result.stdout.splitlines()
     assert control.fetch(url) == data
 

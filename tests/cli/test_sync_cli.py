@@ -1,4 +1,10 @@
-"""``imgsync sync`` and ``imgsync demo`` as users run them: real subprocesses, real output."""
+"""``imgsync sync`` and ``imgsync demo`` as users run them: exit statuses, stdout, stderr.
+
+What is about the process itself (the demo as the README runs it, the JSON and the report as a
+pipe or a file receives them, the lines streamed while the run goes on, a terminal's progress, the
+modules a no-op re-sync imports) runs ``python -m imgsync`` in a subprocess; the rest runs the
+same console-script group in this process (:func:`tests.support.imgsync_in_process`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
 from imgsync.jobs.sync_report import ImageOutcome, NoteOutcome, SyncReport
 
 from ..jobs.helpers import write_config
-from ..support import Control, write_note, write_png
+from ..support import Control, imgsync_in_process, write_note, write_png
 
 TIMEOUT_S = 120
 NOTE_KEYS = {"path", "changed", "images"}
@@ -48,6 +54,11 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
         text=True,
         timeout=TIMEOUT_S,
     )
+
+
+def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """:func:`run` in this process."""
+    return imgsync_in_process(args, env, cwd=cwd)
 
 
 def check_shape(document: Any) -> None:
@@ -114,11 +125,11 @@ def test_sync_without_credentials_is_a_usage_error_but_dry_run_needs_none(
     note = vault / "a.md"
     original = write_note(note, "![a](a.png)\n")
 
-    done = run(["--config", str(config), "sync", "vault"], env, tmp_path)
+    done = cli(["--config", str(config), "sync", "vault"], env, tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "client_id" in done.stderr
 
-    dry = run(["--config", str(config), "sync", "--dry-run", "vault"], env, tmp_path)
+    dry = cli(["--config", str(config), "sync", "--dry-run", "vault"], env, tmp_path)
     assert dry.returncode == 0, dry.stderr
     # One line per image: a real run would upload it (there is no index to know it from).
     assert dry.stdout.splitlines() == [
@@ -142,7 +153,7 @@ def test_refused_credentials_exit_3_and_write_nothing(
     note = vault / "a.md"
     original = write_note(note, "![a](a.png)\n")
 
-    done = run(["--config", str(config), "sync", "--json", "vault"], env, tmp_path)
+    done = cli(["--config", str(config), "sync", "--json", "vault"], env, tmp_path)
 
     assert done.returncode == 3, done.stderr
     assert done.stdout == ""
@@ -403,7 +414,7 @@ def test_the_summary_counts_and_names_the_notes_that_failed(
         handle.write(b"![a](a.png)\n")
         handle.truncate(21 * 1024 * 1024)
 
-    done = run(["--config", str(config_path), "sync", "vault", "nonexistent"], env, tmp_path)
+    done = cli(["--config", str(config_path), "sync", "vault", "nonexistent"], env, tmp_path)
 
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
@@ -416,7 +427,7 @@ def test_the_summary_counts_and_names_the_notes_that_failed(
         "3 notes, 1 changed, 2 notes failed; "
         "image links: 1 uploaded, 0 reused, 0 cached, 0 skipped, 0 failed"
     )
-    alone = run(["--config", str(config_path), "sync", "/nonexistent"], env, tmp_path)
+    alone = cli(["--config", str(config_path), "sync", "/nonexistent"], env, tmp_path)
     assert alone.returncode == 1
     assert alone.stdout.splitlines() == [
         "/nonexistent: no such file or folder",
@@ -469,7 +480,7 @@ def test_a_dry_run_tells_the_truth_and_its_diff_patches_to_the_real_run(
     write_png(vault / "img" / "a.png")
     write_png(vault / "img" / "b.png")
     write_note(vault / "seen.md", "![a](img/a.png) ![b](img/b.png)\n")
-    assert run(["--config", str(config_path), "sync", "vault"], env, tmp_path).returncode == 0
+    assert cli(["--config", str(config_path), "sync", "vault"], env, tmp_path).returncode == 0
     # New notes whose images are all in the index now; one with nothing to change.
     notes = tmp_path / "vault" / "new"
     write_note(notes / "one.md", "\ufeff# One\r\n\r\n![a](../img/a.png)\r\nend")
@@ -481,13 +492,13 @@ def test_a_dry_run_tells_the_truth_and_its_diff_patches_to_the_real_run(
     copy = tmp_path / "copy"
     shutil.copytree(notes, copy / "vault" / "new")
 
-    dry = run(["--config", str(config_path), "sync", "--dry-run", "vault/new"], env, tmp_path)
+    dry = cli(["--config", str(config_path), "sync", "--dry-run", "vault/new"], env, tmp_path)
 
     assert dry.returncode == 0, dry.stderr
     urls = {
         i["target"]: i["url"]
         for n in json.loads(
-            run(
+            cli(
                 ["--config", str(config_path), "sync", "--dry-run", "--json", "vault/new"],
                 env,
                 tmp_path,
@@ -545,7 +556,7 @@ def test_a_dry_run_tells_the_truth_and_its_diff_patches_to_the_real_run(
         timeout=TIMEOUT_S,
     )
     assert patched.returncode == 0, patched.stdout + patched.stderr
-    real = run(["--config", str(config_path), "sync", "vault/new"], env, tmp_path)
+    real = cli(["--config", str(config_path), "sync", "vault/new"], env, tmp_path)
     assert real.returncode == 0 and real.stdout.count("links rewritten") == 3
     assert len(control.requests()) == requests_before  # all cached: still no request
     for note in notes.iterdir():
@@ -556,7 +567,7 @@ def test_diff_goes_with_dry_run_and_not_with_json(
     config_path: Path, env: dict[str, str], tmp_path: Path, vault: Path
 ) -> None:
     for args in (["--diff"], ["--dry-run", "--diff", "--json"]):
-        done = run(["--config", str(config_path), "sync", *args, "vault"], env, tmp_path)
+        done = cli(["--config", str(config_path), "sync", *args, "vault"], env, tmp_path)
         assert done.returncode == 2 and "--diff" in done.stderr and done.stdout == ""
 
 
@@ -571,7 +582,7 @@ def test_an_image_found_elsewhere_in_the_folder_synced_suggests_root(
     write_png(help_vault / "Attachments" / "status-bar-desktop.png")
     write_note(help_vault / "User interface" / "Status bar.md", "![[status-bar-desktop.png]]\n")
 
-    done = run(
+    done = cli(
         ["--config", str(config_path), "sync", "--root", "help/User interface", "help"],
         env,
         tmp_path,
@@ -583,7 +594,7 @@ def test_an_image_found_elsewhere_in_the_folder_synced_suggests_root(
         "'status-bar-desktop.png'; there is one at help/Attachments/status-bar-desktop.png: "
         "run with --root help to find it"
     )
-    again = run(["--config", str(config_path), "sync", "--root", "help", "help"], env, tmp_path)
+    again = cli(["--config", str(config_path), "sync", "--root", "help", "help"], env, tmp_path)
     assert again.returncode == 0 and "links rewritten" in again.stdout
 
 

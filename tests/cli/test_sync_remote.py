@@ -1,13 +1,12 @@
 """``imgsync sync`` and remote images, as users run it: the policy (``[sync] remote``,
-``--remote``), dead links remembered, ``--retry-failed``. Real subprocesses against the emulator,
-a web server on loopback, and the emulator's request log for what was sent."""
+``--remote``), dead links remembered, ``--retry-failed``. The command line (run in this process:
+:func:`tests.support.imgsync_in_process`) against the emulator, a web server on loopback, and the
+emulator's request log for what was sent."""
 
 from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ import pytest
 from imgsync.engine.remote_policy import KEPT
 
 from ..jobs.helpers import write_config
-from ..support import Control, serving_folder, write_note, write_png
+from ..support import Control, imgsync_in_process, serving_folder, write_note, write_png
 
 OFFLINE_POST = "/api/v1/oss/offline/download"
-TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -40,15 +38,7 @@ def web(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
 def sync_json(
     config: Path, env: dict[str, str], cwd: Path, *flags: str
 ) -> tuple[dict[str, Any], int]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "imgsync", "--config", str(config), "sync", "--json", *flags],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
+    proc = imgsync_in_process(["--config", str(config), "sync", "--json", *flags], env, cwd=cwd)
     return json.loads(proc.stdout), proc.returncode
 
 
@@ -113,14 +103,7 @@ def test_a_dead_link_gets_one_task_then_none_until_retry_failed(
     (waiting,) = second["notes"]
     assert isinstance(waiting["retry_after"], str) and waiting["path"] == "vault/a.md"
     assert control.requests() == log  # not one request: no second task, no token, nothing
-    text = subprocess.run(
-        [sys.executable, "-m", "imgsync", "--config", str(config), "sync", "vault"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    text = imgsync_in_process(["--config", str(config), "sync", "vault"], env, cwd=tmp_path)
     assert text.returncode == 1, text.stderr
     assert (
         f"vault/a.md: not read (unchanged): remote images in it failed earlier; retry after "
