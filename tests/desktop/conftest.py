@@ -1,5 +1,5 @@
-"""Fixtures of the desktop tests: a real X server per test, the process environment pointed at
-it (for code that reads DISPLAY itself)."""
+"""Fixtures of the desktop tests: a real X server (one per test process), its selections cleared
+for each test, and the process environment pointed at it (for code that reads DISPLAY itself)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import pytest
 from .xserver import XDisplay, running_xvfb
 
 
-@pytest.fixture
-def x11(monkeypatch: pytest.MonkeyPatch) -> Iterator[XDisplay]:
+@pytest.fixture(scope="session")
+def x_server() -> Iterator[XDisplay]:
     with running_xvfb() as display:
-        monkeypatch.setenv("DISPLAY", display.name)
-        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
         yield display
+
+
+@pytest.fixture
+def x11(x_server: XDisplay, monkeypatch: pytest.MonkeyPatch) -> XDisplay:
+    x_server.clear()
+    monkeypatch.setenv("DISPLAY", x_server.name)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    return x_server
