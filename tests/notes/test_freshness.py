@@ -161,6 +161,22 @@ def test_only_the_stamps_below_the_paths_walked_are_read(tmp_path: Path, cache: 
     assert fresh.unchanged(str(notes[1])) and not fresh.unchanged(str(notes[0]))
 
 
+def test_the_stamps_of_many_paths_given_are_all_read(tmp_path: Path, cache: Cache) -> None:
+    # `imgsync sync *.md` of 600 notes, or a watcher's pass over 600 new notes: the paths are
+    # read in several queries (sqlite refuses a compound SELECT of more than 500 terms), all of
+    # them, and only them.
+    notes = [write(tmp_path / f"n{n:03}.md") for n in range(600)]
+    for note in notes:
+        stamp(cache, note, recorded_ns=LONG_AGO_NS + 2 * RACY_WINDOW_NS)
+    given = notes[:550]
+
+    trusted, _racy, _rechecks = cache.notes.walk_stamps([str(p) for p in given])
+
+    assert set(trusted) == {str(p) for p in given}
+    fresh = NoteFreshness(cache, clock_ns=lambda: LONG_AGO_NS, under=[str(p) for p in given])
+    assert all(fresh.unchanged(str(p)) for p in given)
+
+
 def test_a_stamp_with_a_recheck_time_vouches_until_then(tmp_path: Path, cache: Cache) -> None:
     # A note whose only unfinished links are in back-off: clean until the first back-off ends.
     note = write(tmp_path / "n.md")
