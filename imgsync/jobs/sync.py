@@ -45,7 +45,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +53,7 @@ from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness
 from imgsync.notes.walk import walk_notes
-from imgsync.records import Record
+from imgsync.records import record
 from imgsync.store.cache import Cache, cache_path
 
 if TYPE_CHECKING:
@@ -82,8 +81,8 @@ TICK_S = 0.25
 DATA_URI_SCRATCH_PREFIX = "imgsync-data-uri-"
 
 
-@dataclass(eq=False, repr=False)  # Record's: built at every start
-class SyncCounts(Record):
+@record
+class SyncCounts:
     """How far a run is, for a progress display (images count distinct images, not links)."""
 
     notes_found: int = 0

@@ -13,12 +13,11 @@ lists every note, in the order found, as a :class:`NoteOutcome`, built when aske
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
 from imgsync.engine.words import FAILED, MIGRATED, UPLOADED, Kind, Status
-from imgsync.records import Record
+from imgsync.records import field, record
 
 __all__ = ["TOTAL_KEYS", "ImageOutcome", "NoteOutcome", "SyncReport"]
 
@@ -31,8 +30,8 @@ _QUIET = 1  # its path only: read, nothing to report (no image, no warning, no c
 _UNCHANGED = 2  # its path only: unchanged since its last clean sync, not read at all
 
 
-@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
-class ImageOutcome(Record):
+@record(slots=True)
+class ImageOutcome:
     """What happened to one image reference of one note.
 
     ``unreachable``: the reference failed because the service could not be reached (or kept
@@ -51,8 +50,8 @@ class ImageOutcome(Record):
     would_upload: bool = False
 
 
-@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
-class NoteOutcome(Record):
+@record(slots=True)
+class NoteOutcome:
     """What happened to one note. ``error`` is set when the note itself could not be processed.
 
     ``key`` is the note's absolute path as a string (:attr:`path` makes the Path). In a dry run

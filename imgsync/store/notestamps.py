@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from imgsync.records import FrozenRecord
+from imgsync.records import field, record
 from imgsync.store.db import Database
 from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 
@@ -18,8 +17,8 @@ from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
 PLACES_PER_QUERY = 100
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
-class NoteStamp(FrozenRecord):
+@record(frozen=True)
+class NoteStamp:
     """What a note looked like after its last clean sync.
 
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
