@@ -9,7 +9,8 @@ from pathlib import Path
 
 from imgsync.records import field, record
 from imgsync.store.db import Database
-from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
+from imgsync.store.schema import ODD_NOTE_STAMPS
+from imgsync.store.stamps import StatKey, is_racy, path_key
 
 # The places (notes or folders) of one query of the stamps under them: two terms of a compound
 # SELECT and five parameters each, well within sqlite's limits (500 terms; 999 parameters before
@@ -119,16 +120,17 @@ class NoteStamps:
         Two queries, read from one snapshot of the file: the key of every stamp ``under``, with
         no condition (testing conditions on each of a vault's rows costs sqlite about a third as
         much again), then the few stamps that are not simply trusted (racy, with a recheck time,
-        or a name kept as bytes), which replace or remove their keys.
+        or a name kept as bytes: :data:`~imgsync.store.schema.ODD_NOTE_STAMPS`), which replace
+        or remove their keys. Those are read through their own partial index (``notes_odd``), not
+        by testing every stamp of the account.
         """
         now = self._clock_ns()
         *listed, odd = self._db.read_together(
             *_stamps_under(under, self.namespace),
             (
-                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-                " WHERE namespace = ? AND (recheck_ns != 0 OR recorded_ns - mtime_ns < ?"
-                " OR typeof(path) != 'text')",
-                (self.namespace, RACY_WINDOW_NS),
+                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns"
+                f" FROM notes INDEXED BY notes_odd WHERE namespace = ? AND ({ODD_NOTE_STAMPS})",
+                (self.namespace,),
             ),
         )
         trusted: dict[str, StatKey] = {
