@@ -44,8 +44,8 @@ class NoteFreshness:
     ``cache`` None (a dry run before any real one: no cache file) knows no note. With ``record``
     False (a dry run) nothing is written to the cache: no stamp recorded, refreshed or forgotten.
     The stamps are read once, at construction: those trusted by their stat alone as a (size,
-    mtime, inode) key each (:func:`~imgsync.store.cache.stat_key`), the few racy ones whole; with
-    ``under`` (the absolute paths a run walks), only those of the notes there. With
+    mtime, inode, path) key each (:func:`~imgsync.store.cache.stat_key`), the few racy ones
+    whole; with ``under`` (the absolute paths a run walks), only those of the notes there. With
     ``with_rechecks`` False (a ``--retry-failed`` run) the stamps of notes with links in back-off
     (a recheck time) are not trusted: those notes are read, and their links tried again.
     """
@@ -76,7 +76,7 @@ class NoteFreshness:
         expected = self._trusted.get(key)
         if expected is not None:  # nearly every note of a re-sync: one stat, one comparison
             try:
-                return stat_key(os.stat(key)) == expected
+                return stat_key(os.stat(key), key) == expected
             except OSError:
                 return False
         stamp = self._racy.get(key)

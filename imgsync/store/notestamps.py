@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from pathlib import Path
 
 from imgsync.records import field, record
@@ -16,6 +17,9 @@ from imgsync.store.stamps import StatKey, is_racy, path_key
 # SELECT and five parameters each, well within sqlite's limits (500 terms; 999 parameters before
 # sqlite 3.32).
 PLACES_PER_QUERY = 100
+
+# The path of a row of (size, mtime_ns, inode, path).
+_path_of = itemgetter(3)
 
 
 @record(frozen=True)
@@ -103,7 +107,8 @@ class NoteStamps:
         """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest,
         all keyed by absolute path (as :meth:`get` keys them):
 
-        - the stamps trusted by their stat alone, as :func:`stat_key` tuples;
+        - the stamps trusted by their stat alone, as :func:`stat_key` tuples (the rows of the
+          index as sqlite gives them: a dictionary made in C, no tuple built per stamp);
         - the few racy ones, whole;
         - the notes stamped with a recheck time still ahead (links that failed earlier, waiting
           for their retry), with that time (wall clock ns).
@@ -133,9 +138,9 @@ class NoteStamps:
                 (self.namespace,),
             ),
         )
-        trusted: dict[str, StatKey] = {
-            path: (size, mtime_ns, inode) for rows in listed for path, size, mtime_ns, inode in rows
-        }
+        trusted: dict[str, StatKey] = {}
+        for rows in listed:  # each row is its own key: (size, mtime_ns, inode, path)
+            trusted.update(zip(map(_path_of, rows), rows, strict=True))
         racy: dict[str, NoteStamp] = {}
         rechecks: dict[str, int] = {}
         for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in odd:
@@ -148,7 +153,7 @@ class NoteStamps:
             if is_racy(mtime_ns, recorded_ns):
                 racy[key] = NoteStamp(size, mtime_ns, inode, digest, False, recheck_ns)
             else:
-                trusted[key] = (size, mtime_ns, inode)
+                trusted[key] = (size, mtime_ns, inode, key)
         return trusted, racy, rechecks
 
     def put(self, path: Path, stamp: NoteStamp) -> None:
@@ -179,7 +184,7 @@ class NoteStamps:
 
 
 def _stamps_under(under: Sequence[str], namespace: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The queries of (path, size, mtime_ns, inode) of every stamp of ``namespace`` for the notes
+    """The queries of (size, mtime_ns, inode, path) of every stamp of ``namespace`` for the notes
     ``under`` names and those below its folders (everywhere when it is empty), with their
     parameters.
 
@@ -190,7 +195,7 @@ def _stamps_under(under: Sequence[str], namespace: str) -> list[tuple[str, tuple
     refuses a compound ``SELECT`` of more than 500 terms ("too many terms in compound SELECT",
     which stopped a watcher whose pass took 300 notes, and ``imgsync sync *.md`` of 300 notes).
     """
-    select = "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
+    select = "SELECT size, mtime_ns, inode, path FROM notes WHERE namespace = ?"
     if not under:
         return [(select, (namespace,))]
     queries = []
