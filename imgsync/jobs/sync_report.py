@@ -28,6 +28,7 @@ TOTAL_KEYS = ("notes", "changed", "uploaded", "reused", "cached", "skipped", "fa
 _FULL = 0  # a NoteOutcome
 _QUIET = 1  # its path only: read, nothing to report (no image, no warning, no change)
 _UNCHANGED = 2  # its path only: unchanged since its last clean sync, not read at all
+_UNCHANGED_BYTE = bytes([_UNCHANGED])
 
 
 @record(slots=True)
@@ -133,6 +134,12 @@ class SyncReport:
         """Add a note found unchanged since its last clean sync (so not read)."""
         self._entries.append(key)
         self._kinds.append(_UNCHANGED)
+
+    def add_unchanged_notes(self, keys: Sequence[str]) -> None:
+        """Add notes found unchanged since their last clean sync, in order (:meth:`add_unchanged`
+        for each, at once)."""
+        self._entries.extend(keys)
+        self._kinds.extend(_UNCHANGED_BYTE * len(keys))
 
     def settle(self, place: int) -> None:
         """The note at ``place`` is done: keep only its path if there is nothing to report."""
