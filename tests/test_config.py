@@ -91,6 +91,20 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         settings.network.qps["create"] = 99  # type: ignore[index]
 
 
+def test_the_defaults_whose_check_loads_rules_are_valid() -> None:
+    # The templates and the link format are checked only when set (a file, an environment
+    # variable, a flag): the checks load the naming and link rules, which a no-op sync never
+    # needs. So the defaults must be valid as they are.
+    from imgsync.config import UploadSettings
+    from imgsync.links import validate_format
+    from imgsync.naming import validate_template
+
+    defaults = UploadSettings()
+    for key, kind in (("folder", "folder"), ("remote_folder", "folder"), ("filename", "filename")):
+        validate_template(getattr(defaults, key), kind=kind)
+    validate_format(defaults.format)
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -108,6 +122,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("[upload]\nhosted_prefixes = 'x'\n", "upload.hosted_prefixes must be a list of strings"),
         ("[account]\nbase_url = 'ftp://x'\n", "account.base_url must start with http"),
         ("[upload]\nfilename = '{nope}'\n", "upload.filename"),
+        ("[upload]\nfolder = '{nope}'\n", "upload.folder"),
+        ("[upload]\nremote_folder = 'x/{md5}'\n", "upload.remote_folder"),
+        ("[upload]\nformat = '$nope'\n", "upload.format"),
         ("[upload]\nallow_private_urls = 'yes'\n", "upload.allow_private_urls must be true or"),
         ("[sync]\nremote = 'drop'\n", "sync.remote must be one of migrate, keep, not 'drop'"),
         ("[cache]\nverify_after = 7\n", "cache.verify_after must be a string"),

@@ -5,7 +5,6 @@ links (``upload``, ``clip``) and the ``--no-cache`` option of those that upload 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -14,6 +13,7 @@ import click
 
 from imgsync.engine.words import FAILED, LOCAL, REMOTE
 from imgsync.errors import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE
+from imgsync.records import replace
 
 if TYPE_CHECKING:
     from imgsync.cli.app import AppContext
@@ -40,7 +40,7 @@ def run_settings(
     """The settings of one run (``overrides`` from its flags); with ``no_cache`` the local index
     answers nothing."""
     settings = app.settings(overrides)
-    return dataclasses.replace(settings, skip_index=True) if no_cache else settings
+    return replace(settings, skip_index=True) if no_cache else settings
 
 
 def result_json(result: UploadResult) -> dict[str, Any]:

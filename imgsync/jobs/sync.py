@@ -45,7 +45,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,8 +52,8 @@ from imgsync.engine.words import FAILED, REMOTE, SKIPPED
 from imgsync.errors import ImgsyncError
 from imgsync.jobs.sync_report import NoteOutcome, SyncReport
 from imgsync.notes.freshness import NoteFreshness
-from imgsync.notes.walk import walk_notes
-from imgsync.records import Record
+from imgsync.notes.walk import walk_note_batches
+from imgsync.records import record
 from imgsync.store.cache import Cache, cache_path
 
 if TYPE_CHECKING:
@@ -82,8 +81,8 @@ TICK_S = 0.25
 DATA_URI_SCRATCH_PREFIX = "imgsync-data-uri-"
 
 
-@dataclass(eq=False, repr=False)  # Record's: built at every start
-class SyncCounts(Record):
+@record
+class SyncCounts:
     """How far a run is, for a progress display (images count distinct images, not links)."""
 
     notes_found: int = 0
@@ -310,34 +309,56 @@ class _Run:
                     shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _walk(self, paths: Sequence[Path]) -> None:
-        counts, report, unchanged = self.counts, self.report, self.freshness.unchanged
-        skip_index = self.syncer.settings.skip_index
-        on_progress = self.on_progress
-        rechecks = self.freshness.rechecks  # notes that wait for a failed link's retry: rare
-        for key, given, problem in walk_notes(paths):
-            counts.notes_found += 1
-            if problem is None and not skip_index and unchanged(key):  # --no-cache: read all
-                # The bulk of a re-sync of a big vault: counted, kept as a path, nothing else.
-                retry_after_ns = rechecks.get(key, 0) if rechecks else 0
-                if retry_after_ns:  # unread, but its links that failed earlier are reported
-                    waiting = NoteOutcome(
-                        key, unchanged_since_last_sync=True, retry_after_ns=retry_after_ns
-                    )
-                    report.add(waiting)
-                    if self.on_note is not None:
-                        self.on_note(waiting)
-                else:
-                    report.add_unchanged(key)
-                counts.notes_done += 1
+        counts, report, freshness = self.counts, self.report, self.freshness
+        skip_index = self.syncer.settings.skip_index  # --no-cache: every note is read
+        for keys, given, problem in walk_note_batches(paths):
+            done = 0
+            while done < len(keys):
+                if problem is None and not skip_index:
+                    # The bulk of a re-sync of a big vault: unchanged notes, counted and kept as
+                    # paths, nothing else; a folder's worth at a time.
+                    run = freshness.unchanged_run(keys, done)
+                    if run:
+                        report.add_unchanged_notes(keys[done : done + run])
+                        counts.notes_found += run
+                        counts.notes_done += run
+                        done += run
+                        self._progress()
+                        continue
+                self._note(keys[done], given, problem)
+                done += 1
+
+    def _note(self, key: str, given: Path, problem: str | None) -> None:
+        """One note the walk found that is not simply unchanged (see :meth:`_walk`): changed,
+        never synced, racy (proved by its content), waiting for a failed link's retry, or with a
+        problem of its own."""
+        counts, report = self.counts, self.report
+        counts.notes_found += 1
+        if (
+            problem is None
+            and not self.syncer.settings.skip_index
+            and self.freshness.unchanged(key)
+        ):
+            rechecks = self.freshness.rechecks  # notes that wait for a failed link's retry: rare
+            retry_after_ns = rechecks.get(key, 0) if rechecks else 0
+            if retry_after_ns:  # unread, but its links that failed earlier are reported
+                waiting = NoteOutcome(
+                    key, unchanged_since_last_sync=True, retry_after_ns=retry_after_ns
+                )
+                report.add(waiting)
+                if self.on_note is not None:
+                    self.on_note(waiting)
             else:
-                outcome = NoteOutcome(key, error=problem)
-                self._start(outcome, report.add(outcome), given)
-                if self.waiting:
-                    self._collect(0)
-                    while self.waiting >= MAX_WAITING_NOTES:
-                        self._collect(TICK_S)
-            if on_progress is not None:
-                on_progress(counts)
+                report.add_unchanged(key)
+            counts.notes_done += 1
+        else:
+            outcome = NoteOutcome(key, error=problem)
+            self._start(outcome, report.add(outcome), given)
+            if self.waiting:
+                self._collect(0)
+                while self.waiting >= MAX_WAITING_NOTES:
+                    self._collect(TICK_S)
+        self._progress()
 
     def _progress(self) -> None:
         if self.on_progress is not None:

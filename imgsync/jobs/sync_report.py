@@ -13,12 +13,11 @@ lists every note, in the order found, as a :class:`NoteOutcome`, built when aske
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
 from imgsync.engine.words import FAILED, MIGRATED, UPLOADED, Kind, Status
-from imgsync.records import Record
+from imgsync.records import field, record
 
 __all__ = ["TOTAL_KEYS", "ImageOutcome", "NoteOutcome", "SyncReport"]
 
@@ -29,10 +28,11 @@ TOTAL_KEYS = ("notes", "changed", "uploaded", "reused", "cached", "skipped", "fa
 _FULL = 0  # a NoteOutcome
 _QUIET = 1  # its path only: read, nothing to report (no image, no warning, no change)
 _UNCHANGED = 2  # its path only: unchanged since its last clean sync, not read at all
+_UNCHANGED_BYTE = bytes([_UNCHANGED])
 
 
-@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
-class ImageOutcome(Record):
+@record(slots=True)
+class ImageOutcome:
     """What happened to one image reference of one note.
 
     ``unreachable``: the reference failed because the service could not be reached (or kept
@@ -51,8 +51,8 @@ class ImageOutcome(Record):
     would_upload: bool = False
 
 
-@dataclass(slots=True, eq=False, repr=False)  # Record's: built at every start
-class NoteOutcome(Record):
+@record(slots=True)
+class NoteOutcome:
     """What happened to one note. ``error`` is set when the note itself could not be processed.
 
     ``key`` is the note's absolute path as a string (:attr:`path` makes the Path). In a dry run
@@ -134,6 +134,12 @@ class SyncReport:
         """Add a note found unchanged since its last clean sync (so not read)."""
         self._entries.append(key)
         self._kinds.append(_UNCHANGED)
+
+    def add_unchanged_notes(self, keys: Sequence[str]) -> None:
+        """Add notes found unchanged since their last clean sync, in order (:meth:`add_unchanged`
+        for each, at once)."""
+        self._entries.extend(keys)
+        self._kinds.extend(_UNCHANGED_BYTE * len(keys))
 
     def settle(self, place: int) -> None:
         """The note at ``place`` is done: keep only its path if there is nothing to report."""

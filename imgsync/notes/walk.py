@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["NOTE_SUFFIXES", "SKIP_DIRS", "iter_notes", "walk_notes"]
+__all__ = ["NOTE_SUFFIXES", "SKIP_DIRS", "iter_notes", "walk_note_batches", "walk_notes"]
 
 #: What a note's name ends with (compared in lower case).
 NOTE_SUFFIXES = (".md", ".markdown")
@@ -46,6 +46,16 @@ def iter_notes(paths: Iterable[Path]) -> Iterator[tuple[Path, Path, str | None]]
 
 def walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]:
     """:func:`iter_notes` with each note as its absolute path string (no Path built per note)."""
+    for keys, given, problem in walk_note_batches(paths):
+        for key in keys:
+            yield key, given, problem
+
+
+def walk_note_batches(paths: Iterable[Path]) -> Iterator[tuple[list[str], Path, str | None]]:
+    """:func:`walk_notes` a folder at a time: (keys, given, problem), the notes of one folder as
+    absolute path strings in order, or one path with its problem. A job that decides most notes
+    alike (a re-sync: unchanged) loops over each list itself, instead of resuming generators
+    once per note."""
     given_paths = [Path(given) for given in paths]
     # One path given: one walk, which never meets a note twice (symlinked folders are not
     # followed), so it keeps no set of the notes seen, which a big vault would fill.
@@ -56,17 +66,17 @@ def walk_notes(paths: Iterable[Path]) -> Iterator[tuple[str, Path, str | None]]:
             kind = _kind_of(top)
         except OSError as error:  # a name too long, a folder that may not be searched
             if _first_time(top, seen):
-                yield top, given, f"cannot be examined: {error.strerror or error}"
+                yield [top], given, f"cannot be examined: {error.strerror or error}"
             continue
         if kind == _FOLDER:
             yield from _walk_folder(top, given, seen)
         elif not _first_time(top, seen):
             continue
         elif kind in (_FILE, _BROKEN_LINK) or top.lower().endswith(NOTE_SUFFIXES):
-            yield top, given, None if kind is not None else "no such file"
+            yield [top], given, None if kind is not None else "no such file"
         else:
             problem = "no such file or folder" if kind is None else "not a note or folder"
-            yield top, given, problem
+            yield [top], given, problem
 
 
 def _first_time(key: str, seen: set[str] | None) -> bool:
@@ -81,22 +91,23 @@ def _first_time(key: str, seen: set[str] | None) -> bool:
 
 def _walk_folder(
     top: str, given: Path, seen: set[str] | None
-) -> Iterator[tuple[str, Path, str | None]]:
-    """The notes below the folder ``top``, sorted, and the folders in it that cannot be listed."""
+) -> Iterator[tuple[list[str], Path, str | None]]:
+    """The notes below the folder ``top``, sorted, a folder at a time, and the folders in it that
+    cannot be listed."""
     unlisted: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(top, onerror=unlisted.append):
         yield from _unlisted(unlisted, given, seen)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         prefix = os.path.join(dirpath, "")  # the folder and one separator, joined once
-        for name in sorted(filenames):
-            if not name.lower().endswith(NOTE_SUFFIXES) or name.startswith("."):
-                continue
-            key = prefix + name
-            if seen is not None:
-                if key in seen:
-                    continue
-                seen.add(key)
-            yield key, given, None
+        keys = [
+            prefix + name
+            for name in sorted(filenames)
+            if name.lower().endswith(NOTE_SUFFIXES) and not name.startswith(".")
+        ]
+        if seen is not None:
+            keys = [key for key in keys if _first_time(key, seen)]
+        if keys:
+            yield keys, given, None
     yield from _unlisted(unlisted, given, seen)
 
 
@@ -114,10 +125,10 @@ def _kind_of(path: str) -> str | None:
 
 def _unlisted(
     errors: list[OSError], given: Path, seen: set[str] | None
-) -> Iterator[tuple[str, Path, str | None]]:
+) -> Iterator[tuple[list[str], Path, str | None]]:
     """A folder the walk could not list, reported like a failed note (its notes are not seen)."""
     while errors:
         error = errors.pop(0)
         key = os.path.abspath(error.filename or given)
         if _first_time(key, seen):
-            yield key, given, f"cannot list this folder: {error.strerror or error}"
+            yield [key], given, f"cannot list this folder: {error.strerror or error}"

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from imgsync.records import FrozenRecord
+from imgsync.records import record
 from imgsync.store.db import Database
 
 __all__ = ["FAILED", "NOT_IMAGE", "PRIVATE_ADDRESS", "UrlAttempt", "UrlAttempts"]
@@ -36,8 +35,8 @@ PRIVATE_ADDRESS = "private-address"  # refused: its host is not public (upload.a
 _COLUMNS = "task_id, failures, reason, kind, last_try_ns, next_try_ns"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
-class UrlAttempt(FrozenRecord):
+@record(frozen=True)
+class UrlAttempt:
     """What the tries at one remote URL came to so far."""
 
     #: The offline task started for the URL and not settled yet, "" when none is known.

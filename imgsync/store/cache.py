@@ -37,11 +37,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsync.errors import CacheError
-from imgsync.records import FrozenRecord
+from imgsync.records import field, record
 from imgsync.service import REVIEW_PASSED, REVIEW_REJECTED_ABOVE, review_pending, review_rejected
 from imgsync.store.attempts import UrlAttempt, UrlAttempts
 from imgsync.store.db import CacheBusy, CacheCorrupt, Database, remove_cache_files
@@ -84,8 +83,8 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 _MD5_HEX_LEN = 32
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
-class RemoteObject(FrozenRecord):
+@record(frozen=True)
+class RemoteObject:
     """One file on the image bed, as far as imgsync needs to know it to hand out its link again."""
 
     md5: str

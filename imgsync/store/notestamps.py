@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
-from imgsync.records import FrozenRecord
+from imgsync.records import field, record
 from imgsync.store.db import Database
-from imgsync.store.stamps import RACY_WINDOW_NS, StatKey, is_racy, path_key
+from imgsync.store.schema import ODD_NOTE_STAMPS
+from imgsync.store.stamps import StatKey, is_racy, path_key
 
 # The places (notes or folders) of one query of the stamps under them: two terms of a compound
 # SELECT and five parameters each, well within sqlite's limits (500 terms; 999 parameters before
 # sqlite 3.32).
 PLACES_PER_QUERY = 100
 
+# The path of a row of (size, mtime_ns, inode, path).
+_path_of = itemgetter(3)
 
-@dataclass(frozen=True, eq=False, repr=False)  # FrozenRecord's: built at every start
-class NoteStamp(FrozenRecord):
+
+@record(frozen=True)
+class NoteStamp:
     """What a note looked like after its last clean sync.
 
     ``stat_trusted`` is False when the stamp was recorded so soon after the note's mtime that a
@@ -103,7 +107,8 @@ class NoteStamps:
         """The note stamps of this namespace in the form a re-sync of a whole vault reads fastest,
         all keyed by absolute path (as :meth:`get` keys them):
 
-        - the stamps trusted by their stat alone, as :func:`stat_key` tuples;
+        - the stamps trusted by their stat alone, as :func:`stat_key` tuples (the rows of the
+          index as sqlite gives them: a dictionary made in C, no tuple built per stamp);
         - the few racy ones, whole;
         - the notes stamped with a recheck time still ahead (links that failed earlier, waiting
           for their retry), with that time (wall clock ns).
@@ -120,21 +125,22 @@ class NoteStamps:
         Two queries, read from one snapshot of the file: the key of every stamp ``under``, with
         no condition (testing conditions on each of a vault's rows costs sqlite about a third as
         much again), then the few stamps that are not simply trusted (racy, with a recheck time,
-        or a name kept as bytes), which replace or remove their keys.
+        or a name kept as bytes: :data:`~imgsync.store.schema.ODD_NOTE_STAMPS`), which replace
+        or remove their keys. Those are read through their own partial index (``notes_odd``), not
+        by testing every stamp of the account.
         """
         now = self._clock_ns()
         *listed, odd = self._db.read_together(
             *_stamps_under(under, self.namespace),
             (
-                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns FROM notes"
-                " WHERE namespace = ? AND (recheck_ns != 0 OR recorded_ns - mtime_ns < ?"
-                " OR typeof(path) != 'text')",
-                (self.namespace, RACY_WINDOW_NS),
+                "SELECT path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns"
+                f" FROM notes INDEXED BY notes_odd WHERE namespace = ? AND ({ODD_NOTE_STAMPS})",
+                (self.namespace,),
             ),
         )
-        trusted: dict[str, StatKey] = {
-            path: (size, mtime_ns, inode) for rows in listed for path, size, mtime_ns, inode in rows
-        }
+        trusted: dict[str, StatKey] = {}
+        for rows in listed:  # each row is its own key: (size, mtime_ns, inode, path)
+            trusted.update(zip(map(_path_of, rows), rows, strict=True))
         racy: dict[str, NoteStamp] = {}
         rechecks: dict[str, int] = {}
         for path, size, mtime_ns, inode, digest, recorded_ns, recheck_ns in odd:
@@ -147,7 +153,7 @@ class NoteStamps:
             if is_racy(mtime_ns, recorded_ns):
                 racy[key] = NoteStamp(size, mtime_ns, inode, digest, False, recheck_ns)
             else:
-                trusted[key] = (size, mtime_ns, inode)
+                trusted[key] = (size, mtime_ns, inode, key)
         return trusted, racy, rechecks
 
     def put(self, path: Path, stamp: NoteStamp) -> None:
@@ -178,7 +184,7 @@ class NoteStamps:
 
 
 def _stamps_under(under: Sequence[str], namespace: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The queries of (path, size, mtime_ns, inode) of every stamp of ``namespace`` for the notes
+    """The queries of (size, mtime_ns, inode, path) of every stamp of ``namespace`` for the notes
     ``under`` names and those below its folders (everywhere when it is empty), with their
     parameters.
 
@@ -189,7 +195,7 @@ def _stamps_under(under: Sequence[str], namespace: str) -> list[tuple[str, tuple
     refuses a compound ``SELECT`` of more than 500 terms ("too many terms in compound SELECT",
     which stopped a watcher whose pass took 300 notes, and ``imgsync sync *.md`` of 300 notes).
     """
-    select = "SELECT path, size, mtime_ns, inode FROM notes WHERE namespace = ?"
+    select = "SELECT size, mtime_ns, inode, path FROM notes WHERE namespace = ?"
     if not under:
         return [(select, (namespace,))]
     queries = []

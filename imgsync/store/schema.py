@@ -5,6 +5,13 @@ MIGRATIONS[n] takes the schema from version n to n + 1. Never edit a released st
 
 from __future__ import annotations
 
+# The note stamps a re-sync cannot take on their stat alone: recorded too soon after the note's
+# mtime to vouch for it (racy: 2 s, store/stamps.py's RACY_WINDOW_NS), with a recheck time, or
+# with a name kept as bytes. Migration 4 indexes them apart by exactly this condition, and a query
+# finds them through that index only if it spells the condition the same way: it is part of a
+# released step, so changing it means a new index (and a new step), not an edit.
+ODD_NOTE_STAMPS = "recheck_ns != 0 OR recorded_ns - mtime_ns < 2000000000 OR typeof(path) != 'text'"
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE objects (
@@ -87,6 +94,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (namespace, name)
         ) WITHOUT ROWID""",
     ),
+    # 3 -> 4: the odd note stamps (see ODD_NOTE_STAMPS), indexed apart: every sync and every pass
+    # of a watcher reads them, and without the index that took a scan of all the account's stamps
+    # (4 ms at 10,000 notes, 40 at 100,000) to find the few.
+    (f"CREATE INDEX notes_odd ON notes (namespace) WHERE {ODD_NOTE_STAMPS}",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

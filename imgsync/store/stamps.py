@@ -12,14 +12,16 @@ from pathlib import Path
 # shares.
 RACY_WINDOW_NS = 2_000_000_000
 
-# A file's size, mtime (ns) and inode: what a trusted stamp must match.
-StatKey = tuple[int, int, int]
+# A note's size, mtime (ns), inode and path (as the index keys it): what a trusted stamp must match.
+# The path comes last, as a row of the index gives them: the rows serve as the keys as they are.
+StatKey = tuple[int, int, int, str]
 
 
-def stat_key(st: os.stat_result) -> StatKey:
-    """A file's size, mtime and inode, as the note stamps give them for the stamps they trust
-    (:meth:`~imgsync.store.notestamps.NoteStamps.walk_stamps`): equal keys, an unchanged note."""
-    return st.st_size, st.st_mtime_ns, st.st_ino
+def stat_key(st: os.stat_result, path: str) -> StatKey:
+    """The note at ``path`` with the stat ``st``, as the note stamps give it for the stamps they
+    trust (:meth:`~imgsync.store.notestamps.NoteStamps.walk_stamps`): equal keys, an unchanged
+    note."""
+    return st.st_size, st.st_mtime_ns, st.st_ino, path
 
 
 def is_racy(mtime_ns: int, recorded_ns: int) -> bool:

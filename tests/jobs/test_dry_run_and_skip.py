@@ -98,6 +98,7 @@ def test_a_clean_note_is_skipped_without_being_parsed(
     third = sync()
     assert len(parses) >= 1 and all("![b](img/b.png)" in text for text in parses[:1])
     assert {n.path for n in third.notes if not n.unchanged_since_last_sync} == {notes[2]}
+    assert [n.path for n in third.notes] == [n.path for n in second.notes]  # the walk's order
     (edited,) = [n for n in third.notes if n.path == notes[2]]
     assert edited.images[0].status == "cached"
     assert edited.changed

@@ -112,6 +112,22 @@ def test_files_given_are_synced_and_a_missing_one_is_reported(
     assert untouched.read_bytes() == b_bytes
 
 
+def test_hundreds_of_notes_given_one_by_one_are_synced_and_skipped_next_time(
+    sync: Callable[..., Any], control: Control, vault: Path
+) -> None:
+    # ``imgsync sync *.md`` in a folder of 300 notes: the run reads those notes' stamps (more
+    # places than sqlite takes in one compound SELECT) and skips them all, unread, the next time.
+    notes = [vault / f"n{i:03d}.md" for i in range(300)]
+    for note in notes:
+        write_note(note, f"# {note.name}\n")
+    assert len(sync(*notes).notes) == len(notes)
+
+    again = sync(*notes)
+    assert [n.path for n in again.notes] == notes
+    assert all(n.unchanged_since_last_sync for n in again.notes)
+    assert sync_exit_status(again) == EXIT_OK
+
+
 def test_an_image_known_from_an_earlier_run_is_cached_one_on_the_bed_is_reused(
     sync: Callable[..., Any],
     control: Control,

@@ -177,6 +177,41 @@ def test_the_stamps_of_many_paths_given_are_all_read(tmp_path: Path, cache: Cach
     assert all(fresh.unchanged(str(p)) for p in given)
 
 
+def test_a_run_of_unchanged_notes_ends_at_the_first_one_unchanged_cannot_vouch_for_by_stat(
+    tmp_path: Path, cache: Cache
+) -> None:
+    # unchanged_run decides a folder's notes in one loop: it must agree with unchanged() on the
+    # notes it counts, and stop at every note that needs more than a stat.
+    now = LONG_AGO_NS + 10 * RACY_WINDOW_NS
+    names = ["a", "b", "edited", "c", "racy", "d", "never", "e", "gone", "f", "waiting", "g"]
+    notes = {name: write(tmp_path / f"{name}.md") for name in names}
+    for name, note in notes.items():
+        if name == "racy":
+            stamp(cache, note, recorded_ns=LONG_AGO_NS + 1)
+        elif name == "waiting":
+            with Cache(cache.path, clock_ns=lambda: now) as timed:
+                NoteFreshness(timed, clock_ns=lambda: now).mark_clean(
+                    note, TEXT, recheck_ns=now + 3600 * 10**9
+                )
+        elif name != "never":
+            stamp(cache, note, recorded_ns=now)
+    write(notes["edited"], TEXT + b"edited\n")
+    notes["gone"].unlink()
+    keys = [str(notes[name]) for name in names]
+    with Cache(cache.path, clock_ns=lambda: now) as timed:
+        fresh = NoteFreshness(timed, clock_ns=lambda: now)
+        runs, start = [], 0
+        while start < len(keys):
+            run = fresh.unchanged_run(keys, start)
+            runs.append(run)
+            assert all(fresh.unchanged(key) for key in keys[start : start + run])
+            start += run or 1
+        # a b | edited | c | racy | d | never | e | gone | f | waiting | g
+        assert runs == [2, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
+        assert fresh.unchanged(str(notes["racy"])) and fresh.unchanged(str(notes["waiting"]))
+        assert fresh.unchanged_run([]) == 0
+
+
 def test_a_stamp_with_a_recheck_time_vouches_until_then(tmp_path: Path, cache: Cache) -> None:
     # A note whose only unfinished links are in back-off: clean until the first back-off ends.
     note = write(tmp_path / "n.md")

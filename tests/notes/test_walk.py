@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsync.notes.walk import SKIP_DIRS, iter_notes, walk_notes
+from imgsync.notes.walk import SKIP_DIRS, iter_notes, walk_note_batches, walk_notes
 
 
 def touch(path: Path) -> Path:
@@ -41,6 +41,24 @@ def test_walk_notes_yields_absolute_path_strings(
     note = touch(tmp_path / "sub" / "n.md")
     monkeypatch.chdir(tmp_path)
     assert list(walk_notes([Path("sub")])) == [(str(note), Path("sub"), None)]
+
+
+def test_batches_are_the_notes_of_one_folder_each_and_a_problem_alone(tmp_path: Path) -> None:
+    a, b = touch(tmp_path / "a.md"), touch(tmp_path / "b.md")
+    c = touch(tmp_path / "sub" / "c.md")
+    touch(tmp_path / "empty" / "notes.txt")  # a folder with no note: no batch
+    missing = tmp_path / "missing.md"
+
+    batches = list(walk_note_batches([tmp_path, missing, a]))
+
+    assert batches == [
+        ([str(a), str(b)], tmp_path, None),
+        ([str(c)], tmp_path, None),
+        ([str(missing)], missing, "no such file"),
+    ]  # ``a`` again: met already, left out
+    assert [(k, g, p) for keys, g, p in batches for k in keys] == list(
+        walk_notes([tmp_path, missing, a])
+    )
 
 
 def test_a_note_reached_twice_is_yielded_once(tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ from imgsync.store.cache import (
     cache_path,
     remove_cache_files,
 )
-from imgsync.store.schema import SCHEMA_VERSION, TABLES
+from imgsync.store.schema import ODD_NOTE_STAMPS, SCHEMA_VERSION, TABLES
+from imgsync.store.stamps import is_racy
 
 MD5_A = "0123456789abcdef0123456789abcdef"
 MD5_B = "fedcba9876543210fedcba9876543210"
@@ -316,6 +317,24 @@ def test_note_written_just_before_its_stamp_needs_the_digest(tmp_path: Path) -> 
     assert got is not None and not got.stat_trusted
     assert not got.matches_stat(st)  # the caller must compare digests instead
     assert got.digest == "digest-1"
+
+
+def test_the_odd_stamps_index_holds_what_the_racy_rule_calls_racy(tmp_path: Path) -> None:
+    # Migration 4 indexes the odd stamps by a condition written out once; it must say "racy" as
+    # is_racy does (RACY_WINDOW_NS), and the walk finds them through the index (INDEXED BY fails
+    # outright if sqlite cannot use it for the query).
+    assert f"recorded_ns - mtime_ns < {RACY_WINDOW_NS} OR" in ODD_NOTE_STAMPS
+    note = tmp_path / "note.md"
+    st = old_file(note, b"x")
+    for recorded_ns, racy in (
+        (st.st_mtime_ns + RACY_WINDOW_NS - 1, True),
+        (st.st_mtime_ns + RACY_WINDOW_NS, False),
+    ):
+        with Cache(tmp_path / "c.sqlite3", clock_ns=lambda r=recorded_ns: r) as cache:
+            cache.notes.put(note, NoteStamp.from_stat(st, "d"))
+            trusted, odd, _rechecks = cache.notes.walk_stamps()
+            assert (str(note) in odd, str(note) in trusted) == (racy, not racy)
+            assert is_racy(st.st_mtime_ns, recorded_ns) is racy
 
 
 # -- stats, clear, life cycle
