@@ -9,10 +9,11 @@ workers paid those 4 s, and each worker and imgsync subprocess compiled imgsync 
 editable install has no bytecode of its own).
 
 So the controller writes both once: imgsync's bytecode with :mod:`compileall`, the test modules'
-rewritten code with pytest's own rewriter, one process per core. A worker finds a rewritten file
-whose recorded source hash matches the module's (pytest checks it) and loads it instead of
-rewriting. The rewriter's helpers are pytest internals: where they differ (another pytest),
-nothing is written and every worker rewrites as before. Only the suite's speed depends on this.
+rewritten code with pytest's own rewriter, one process per core (a file still current from an
+earlier run is kept). A worker finds a rewritten file whose recorded source hash matches the
+module's (pytest checks it) and loads it instead of rewriting. The rewriter's helpers are pytest
+internals: where they differ (another pytest), nothing is written and every worker rewrites as
+before. Only the suite's speed depends on this.
 
 Run as a script (``python tests/bytecode.py [--pass-hook] FILE...``) it rewrites the files given:
 that is how the controller's other processes are started.
@@ -29,16 +30,22 @@ from types import SimpleNamespace
 
 
 def precompile(package: Path, tests: Path, *, pass_hook: bool, processes: int) -> None:
-    """Compile ``package`` and write the rewritten code of every test module under ``tests``,
-    split over ``processes`` processes (this one included)."""
+    """Compile ``package`` and write the rewritten code of every test module under ``tests``
+    whose cached one is missing or out of date, split over ``processes`` processes (this one
+    included)."""
     compileall.compile_dir(package, quiet=1)
-    files = sorted(
-        str(path)
-        for path in tests.rglob("*.py")
-        if path.name == "conftest.py" or (path.name.startswith("test_"))
-    )
+    try:
+        from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, get_cache_dir
+    except ImportError:  # another pytest: the workers rewrite the modules themselves
+        return
+    stale = []
+    for path in sorted(tests.rglob("*.py")):
+        if path.name == "conftest.py" or path.name.startswith("test_"):
+            source = path.resolve()
+            if _read_pyc(source, get_cache_dir(source) / (source.name[:-3] + PYC_TAIL)) is None:
+                stale.append(str(source))
     # Interleaved, so each process gets big and small modules alike.
-    shares = [files[n::processes] for n in range(max(processes, 1))]
+    shares = [stale[n::processes] for n in range(max(processes, 1))]
     others = [
         subprocess.Popen(
             [sys.executable, __file__, *(["--pass-hook"] if pass_hook else []), *share],
@@ -58,18 +65,13 @@ def precompile(package: Path, tests: Path, *, pass_hook: bool, processes: int) -
 def rewrite(files: list[str], *, pass_hook: bool) -> None:
     """Write pytest's rewritten code of each of ``files`` where pytest looks for it first."""
     try:
-        from _pytest.assertion.rewrite import (
-            PYC_TAIL,
-            _rewrite_test,
-            _write_pyc,
-            get_cache_dir,
-        )
+        from _pytest.assertion.rewrite import PYC_TAIL, _rewrite_test, _write_pyc, get_cache_dir
     except ImportError:  # another pytest: the workers rewrite the modules themselves
         return
     config = SimpleNamespace(getini=lambda name: pass_hook)  # the one setting the rewrite reads
     state = SimpleNamespace(trace=lambda message: None)
     for name in files:
-        source = Path(name).resolve()
+        source = Path(name)
         try:
             source_hash, code = _rewrite_test(source, config)  # type: ignore[arg-type]
             cache_dir = get_cache_dir(source)
