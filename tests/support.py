@@ -416,10 +416,11 @@ def imgsync_in_process(
     the working folder ``cwd``, stdout and stderr apart, the exit status.
 
     A subprocess costs about a tenth of a second of CPU to start (three times that on a loaded
-    machine); a test whose point is not the process itself (signals, a terminal, start-up imports,
-    the console's encoding) runs the command here. A traceback is raised, not turned into an exit
-    status: in a subprocess it would show on stderr, which the tests check. The logging set up
-    by ``-v`` is undone afterwards, so the next run's goes to its own stderr.
+    machine), so a test whose point is not the process itself runs the command here; tests of
+    signals, a terminal, pipes, start-up imports or the console's encoding start a process. A
+    traceback is raised, not turned into an exit status: in a subprocess it would show on
+    stderr, which the tests check. The logging level and handlers a run sets up are restored
+    afterwards.
     """
     import click.testing  # here: the emulator's tests import this module without click
 
