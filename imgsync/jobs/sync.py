@@ -312,21 +312,21 @@ class _Run:
         counts, report, freshness = self.counts, self.report, self.freshness
         skip_index = self.syncer.settings.skip_index  # --no-cache: every note is read
         for keys, given, problem in walk_note_batches(paths):
+            may_skip = problem is None and not skip_index
             done = 0
             while done < len(keys):
-                if problem is None and not skip_index:
-                    # The bulk of a re-sync of a big vault: unchanged notes, counted and kept as
-                    # paths, nothing else; a folder's worth at a time.
-                    run = freshness.unchanged_run(keys, done)
-                    if run:
-                        report.add_unchanged_notes(keys[done : done + run])
-                        counts.notes_found += run
-                        counts.notes_done += run
-                        done += run
-                        self._progress()
-                        continue
-                self._note(keys[done], given, problem)
-                done += 1
+                # The bulk of a re-sync of a big vault: unchanged notes, counted and kept as
+                # paths, nothing else; a folder's worth at a time.
+                run = freshness.unchanged_run(keys, done) if may_skip else 0
+                if run:
+                    report.add_unchanged_notes(keys[done : done + run])
+                    counts.notes_found += run
+                    counts.notes_done += run
+                    done += run
+                    self._progress()
+                else:
+                    self._note(keys[done], given, problem)
+                    done += 1
 
     def _note(self, key: str, given: Path, problem: str | None) -> None:
         """One note the walk found that is not simply unchanged (see :meth:`_walk`): changed,
