@@ -2,9 +2,10 @@
 
 Xvfb picks a free display number itself (``-displayfd``) and writes it once it accepts
 connections; the server is then checked with ``xdpyinfo`` under a deadline. A test process starts
-one server and its tests share it (a start costs about a tenth of a second of CPU); each test
-starts with no owner of the clipboard or the primary selection (:meth:`XDisplay.clear`), as on a
-server of its own. .ci/run installs xvfb, xclip, xdotool and x11-utils.
+one server and its tests share it (a start costs about a tenth of a second of CPU), started with
+``-noreset`` so that it keeps accepting connections when its last client leaves; each test starts
+with no owner of the clipboard or the primary selection (:meth:`XDisplay.clear`), as on a server
+of its own. .ci/run installs xvfb, xclip, xdotool and x11-utils.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,29 +66,32 @@ class XDisplay:
 
     def put(self, data: bytes, mime: str) -> None:
         """Put ``data`` on the CLIPBOARD selection as ``mime``, as an application copying it."""
-        subprocess.run(
-            ["xclip", "-selection", "clipboard", "-t", mime, "-i"],
-            input=data,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=True,
-        )
+        self._copy(["xclip", "-selection", "clipboard", "-t", mime, "-i"], data)
         self._wait_offered(data, mime)
 
     def put_file(self, path: os.PathLike[str] | str, mime: str) -> None:
         """``xclip -selection clipboard -t MIME -i FILE``."""
-        subprocess.run(
-            ["xclip", "-selection", "clipboard", "-t", mime, "-i", str(path)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=True,
-        )
+        self._copy(["xclip", "-selection", "clipboard", "-t", mime, "-i", str(path)], None)
         with open(path, "rb") as copied:
             self._wait_offered(copied.read(), mime)
+
+    def _copy(self, command: list[str], data: bytes | None) -> None:
+        """Run an ``xclip -i``; a failure raises with what xclip said. Its error output goes to a
+        file, not a pipe: the xclip left serving the selection keeps what it was given open, and
+        reading a pipe to its end would wait for that one to exit."""
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.run(
+                command,
+                input=data,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                timeout=10,
+            )
+            if proc.returncode != 0:
+                errors.seek(0)
+                said = errors.read().decode(errors="replace").strip()
+                raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}: {said}")
 
     def _wait_offered(self, data: bytes, mime: str) -> None:
         """Wait until the clipboard offers ``data`` as ``mime``: xclip's parent exits as soon as
@@ -185,7 +190,15 @@ def running_xvfb() -> Iterator[XDisplay]:
         pytest.skip(reason)
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        [
+            "Xvfb",
+            *("-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"),
+            # An X server resets when its last client leaves, and refuses connections meanwhile.
+            # Shared by a process's tests, it is often left without clients between two tests
+            # (clear() makes the last xclip exit): the next test's xclip then failed to connect
+            # ("xclip ... exited 1") on a loaded machine.
+            "-noreset",
+        ],
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
