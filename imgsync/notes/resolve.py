@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import shlex
+import stat
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -154,8 +155,10 @@ class Resolver:
         area: Path | None = None,
     ) -> list[Resolved]:
         """:meth:`resolve` for each of ``refs``, all found in ``note`` at once: where the note is
-        (and whether it is a symlink) is looked up once, not once per reference."""
+        (and whether it is a symlink) is looked up once, not once per reference, and so is the
+        real path of each folder its images are in (:func:`_real_path`)."""
         where: list[tuple[Path, Path | None]] = []
+        real_folders: dict[str, str] = {}
 
         def note_folders() -> tuple[Path, Path | None]:
             if not where:
@@ -163,7 +166,10 @@ class Resolver:
                 where.append((absolute.parent, _real_folder_if_linked(absolute)))
             return where[0]
 
-        return [self._resolve_one(note_folders, ref, front_matter or {}, area) for ref in refs]
+        return [
+            self._resolve_one(note_folders, ref, front_matter or {}, area, real_folders)
+            for ref in refs
+        ]
 
     def _resolve_one(
         self,
@@ -171,6 +177,7 @@ class Resolver:
         ref: ImageRef,
         front_matter: Mapping[str, str],
         area: Path | None,
+        real_folders: dict[str, str],
     ) -> Resolved:
         target = ref.target.strip()
         if not target:
@@ -193,9 +200,9 @@ class Resolver:
                 skip_reason=f"unsupported URL scheme {scheme.group(1)!r}",
             )
         folder, real_folder = note_folders()
-        resolved = self._resolve_local(folder, ref, front_matter)
+        resolved = self._resolve_local(folder, ref, front_matter, real_folders)
         if real_folder is not None:
-            by_target = self._resolve_local(real_folder, ref, front_matter)
+            by_target = self._resolve_local(real_folder, ref, front_matter, real_folders)
             resolved = _agree(ref, resolved, by_target)
         if resolved.missing and area is not None:
             hint = self._root_hint(ref, Path(area))
@@ -217,9 +224,14 @@ class Resolver:
         )
 
     def _resolve_local(
-        self, note_dir: Path, ref: ImageRef, front_matter: Mapping[str, str]
+        self,
+        note_dir: Path,
+        ref: ImageRef,
+        front_matter: Mapping[str, str],
+        real_folders: dict[str, str],
     ) -> Resolved:
-        """Resolve ``ref`` as written in a note in the folder ``note_dir``."""
+        """Resolve ``ref`` as written in a note in the folder ``note_dir`` (``real_folders``: see
+        :func:`_real_path`)."""
         names = _lookup_names(ref)
         windows_only = False
         typora_root = _typora_root(front_matter, note_dir)
@@ -237,11 +249,11 @@ class Resolver:
                         skip_reason=f"cannot look up {ref.target!r}: {error.strerror or error}",
                     )
                 if found:
-                    return self._check(ref, candidate, fragment)
+                    return self._check(ref, candidate, fragment, real_folders)
         for name, fragment in names:
             matches = self._lookup_by_name(name)
             if len(matches) == 1:
-                return self._check(ref, matches[0], fragment)
+                return self._check(ref, matches[0], fragment, real_folders)
             if len(matches) > 1:
                 shown = ", ".join(str(match) for match in matches[:AMBIGUOUS_SHOWN])
                 more = "" if len(matches) <= AMBIGUOUS_SHOWN else ", ..."
@@ -282,9 +294,11 @@ class Resolver:
                 paths.append(self.root / spelling)
         return paths
 
-    def _check(self, ref: ImageRef, candidate: Path, fragment: str = "") -> Resolved:
+    def _check(
+        self, ref: ImageRef, candidate: Path, fragment: str, real_folders: dict[str, str]
+    ) -> Resolved:
         try:
-            real = candidate.resolve(strict=True)
+            real = _real_path(candidate, real_folders)
         except (OSError, RuntimeError) as error:  # vanished, loop, permission
             return Resolved(ref, "local", skip_reason=f"cannot resolve {candidate}: {error}")
         if not self.allow_outside_root and not real.is_relative_to(self.root):
@@ -384,6 +398,28 @@ def _shown(path: Path) -> str:
         return path.relative_to(Path.cwd()).as_posix() or "."
     except (ValueError, OSError):
         return str(path)
+
+
+def _real_path(path: Path, real_folders: dict[str, str]) -> Path:
+    """``path.resolve(strict=True)``: every symlink resolved, an error if anything is missing.
+
+    ``real_folders`` holds the real path of each folder already resolved, by its path as
+    written: a note's images are mostly in one folder, and resolving a path takes a system call
+    per component of it. So the folder is resolved once, and then only the file's own name is
+    looked at; a file that is itself a symlink is resolved all the way as before. The memo is
+    kept for one note's references (:meth:`Resolver.resolve_all`), never longer, so a folder
+    moved or relinked between notes is seen as it is.
+    """
+    folder, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        return path.resolve(strict=True)
+    real_folder = real_folders.get(folder)
+    if real_folder is None:
+        real_folder = real_folders[folder] = os.path.realpath(folder, strict=True)
+    real = os.path.join(real_folder, name)
+    if stat.S_ISLNK(os.lstat(real).st_mode):
+        return path.resolve(strict=True)
+    return Path(real)
 
 
 def _real_folder_if_linked(note: Path) -> Path | None:

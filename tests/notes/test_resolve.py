@@ -253,6 +253,48 @@ def test_a_symlink_inside_the_root_is_resolved(vault: Path) -> None:
     assert (resolved.path, resolved.skip_reason) == (image, None)
 
 
+def test_one_notes_images_behind_a_symlinked_folder_each_resolve_as_their_own_file(
+    vault: Path, tmp_path: Path
+) -> None:
+    # The folder's real path is looked up once for the note's images; a file in it that is itself
+    # a link still leads where it points, inside the root or out.
+    real_folder = vault / "store"
+    kept = make(real_folder / "kept.png")
+    secret = make(tmp_path / "outside" / "secret.png")
+    (real_folder / "leak.png").symlink_to(secret)
+    (real_folder / "alias.png").symlink_to(kept)
+    (vault / "notes" / "pics").symlink_to(real_folder)
+    text = "![a](pics/kept.png) ![b](pics/leak.png) ![c](pics/alias.png) ![d](../store/kept.png)"
+    found = find_images(text)
+    resolved = Resolver(vault).resolve_all(vault / "notes" / "note.md", found.refs)
+    assert [r.path for r in resolved] == [kept, secret, kept, kept]
+    assert [r.skip_reason is None for r in resolved] == [True, False, True, True]
+    assert "outside the root" in (resolved[1].skip_reason or "")
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["a/img.png", "a/link.png", "b/img.png", "a/../a/img.png", "a/..", "a/loop.png", "a/gone.png"],
+)
+def test_real_path_answers_as_path_resolve_does(tmp_path: Path, written: str) -> None:
+    make(tmp_path / "a" / "img.png")
+    (tmp_path / "a" / "link.png").symlink_to(tmp_path / "a" / "img.png")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "loop.png").symlink_to(tmp_path / "a" / "loop.png")
+    path = tmp_path / written
+    try:
+        expected: object = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        expected = OSError
+    memo: dict[str, str] = {}
+    for _ in range(2):  # looked up, then answered from the folder's memo
+        try:
+            got: object = resolve_module._real_path(path, memo)
+        except (OSError, RuntimeError):
+            got = OSError
+        assert got == expected
+
+
 def test_a_symlink_to_a_non_image_is_not_an_image(vault: Path) -> None:
     make(vault / "private.txt", b"secret")
     (vault / "notes" / "pic.png").symlink_to(vault / "private.txt")
