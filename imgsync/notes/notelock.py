@@ -77,8 +77,14 @@ _held_mutex = threading.Lock()
 
 
 def folder_of(note: str | os.PathLike[str]) -> str:
-    """The real folder of a note: what its lock is taken on (a symlinked note: its target's)."""
-    return os.path.dirname(os.path.realpath(note))
+    """The folder a note's lock is taken on: the note's own, or for a symlinked note its target's.
+
+    The folder is named as the note's path names it; a lock is keyed by what that opens (device
+    and inode), so other spellings of it (through a symlinked folder) share the one lock.
+    """
+    if os.path.islink(note):
+        return os.path.dirname(os.path.realpath(note))
+    return os.path.dirname(os.path.abspath(note))
 
 
 @contextlib.contextmanager
@@ -90,35 +96,52 @@ def notes_locked(
     Raises :class:`NoteBusy` when another process keeps one of them longer than ``wait``
     seconds; what was taken is let go first.
     """
-    folders = sorted({folder_of(note) for note in notes})
-    with contextlib.ExitStack() as stack:
-        for folder in folders:
-            stack.enter_context(_folder_locked(folder, wait))
-        yield
-
-
-@contextlib.contextmanager
-def _folder_locked(folder: str, wait: float) -> Iterator[None]:
     if fcntl is None:
         yield
         return
+    opened = _open_folders(notes)
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
-    except OSError:
-        yield  # reading or writing the note says what is wrong, in its own words
-        return
-    try:
-        info = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        yield
-        return
-    key = (info.st_dev, info.st_ino)
-    held = _take(key, fd, folder, wait)
-    try:
-        yield
+        with contextlib.ExitStack() as stack:
+            # One order for every process: the folders' device and inode numbers.
+            for key in sorted(opened):
+                fd, folder = opened.pop(key)
+                held = _take(key, fd, folder, wait)
+                stack.callback(_release, key, held)
+            yield
     finally:
-        _release(key, held)
+        for fd, _folder in opened.values():  # not taken: a wait for an earlier one failed
+            os.close(fd)
+
+
+def _open_folders(
+    notes: Iterable[str | os.PathLike[str]],
+) -> dict[tuple[int, int], tuple[int, str]]:
+    """The notes' folders, opened, by (device, inode): each folder once, however it is named. A
+    folder that cannot be opened is left out: reading or writing the note says what is wrong, in
+    its own words."""
+    opened: dict[tuple[int, int], tuple[int, str]] = {}
+    try:
+        for note in notes:
+            folder = folder_of(note)
+            try:
+                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                info = os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in opened:
+                os.close(fd)
+            else:
+                opened[key] = (fd, folder)
+    except BaseException:
+        for fd, _folder in opened.values():
+            os.close(fd)
+        raise
+    return opened
 
 
 def _take(key: tuple[int, int], fd: int, folder: str, wait: float) -> _Held:

@@ -77,9 +77,19 @@ def test_a_note_held_by_another_process_is_read_and_written_after_it(tmp_path: P
     assert note.read_bytes() == b"![a](https://bed.example/a.png)\nwritten by the holder\n"
 
 
-def test_a_lock_held_too_long_makes_the_note_busy_not_a_hang(tmp_path: Path) -> None:
-    note = tmp_path / "n.md"
+@pytest.mark.parametrize("named", ["as-is", "through-a-linked-folder", "by-a-linked-note"])
+def test_a_lock_held_too_long_makes_the_note_busy_not_a_hang(tmp_path: Path, named: str) -> None:
+    # However the note is named, the lock is its real folder's.
+    note = tmp_path / "notes" / "n.md"
+    note.parent.mkdir()
     note.write_bytes(b"x\n")
+    (tmp_path / "linked").symlink_to(note.parent)
+    (tmp_path / "alias.md").symlink_to(note)
+    asked = {
+        "as-is": note,
+        "through-a-linked-folder": tmp_path / "linked" / "n.md",
+        "by-a-linked-note": tmp_path / "alias.md",
+    }[named]
     held, started, release = (tmp_path / n for n in ("held", "started", "release"))
     started.write_text("go")
     holder = subprocess.Popen(
@@ -88,11 +98,24 @@ def test_a_lock_held_too_long_makes_the_note_busy_not_a_hang(tmp_path: Path) -> 
     try:
         wait_for(held.exists)
         busy = pytest.raises(NoteBusy, match="another imgsync process")
-        with busy, notes_locked([note], wait=0.2):
+        with busy, notes_locked([asked], wait=0.2):
             pass
     finally:
         release.write_text("go")
         holder.wait(timeout=30)
+
+
+def test_one_folder_named_two_ways_is_locked_once(tmp_path: Path) -> None:
+    note = tmp_path / "notes" / "n.md"
+    note.parent.mkdir()
+    note.write_bytes(b"x\n")
+    (tmp_path / "linked").symlink_to(note.parent)
+    # Held by this process after the first: taking it again under either name goes on at once.
+    with (
+        notes_locked([note, tmp_path / "linked" / "n.md"], wait=0.2),
+        notes_locked([tmp_path / "linked" / "n.md"], wait=0.2),
+    ):
+        pass
 
 
 def test_threads_of_one_process_share_its_hold(tmp_path: Path) -> None:
