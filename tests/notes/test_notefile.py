@@ -107,6 +107,20 @@ def test_writes_go_through_a_symlink_to_its_target(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == [] and leftovers(target.parent) == []
 
 
+def test_a_note_in_a_symlinked_folder_is_replaced_in_the_folder_it_leads_to(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "store" / "real.md"
+    real.parent.mkdir()
+    real.write_bytes(b"![i](x.png)\n")
+    (tmp_path / "linked").symlink_to(real.parent)
+    _, changed = update_note(tmp_path / "linked" / "real.md", lambda n: rewrite_images(n.text))
+    assert changed
+    assert (tmp_path / "linked").is_symlink() and not real.is_symlink()
+    assert real.read_bytes() == b"![i](" + NEW_URL.encode() + b")\n"
+    assert leftovers(real.parent) == []
+
+
 def test_no_change_means_no_write(tmp_path: Path) -> None:
     path = tmp_path / "note.md"
     path.write_bytes(b"![i](https://elsewhere.example/x.png)\r\n")
