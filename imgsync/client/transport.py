@@ -109,13 +109,19 @@ class _LimitedReader:
     """Streams exactly ``length`` bytes of a file-like; a short source is an ItemError, not a hang.
 
     ``__len__`` is what makes requests send ``Content-Length`` (instead of chunked encoding) for a
-    streamed body.
+    streamed body. :meth:`close` closes the source when it was opened for this reader (``owned``);
+    a file the caller handed in stays open, for the caller to close.
     """
 
-    def __init__(self, source: IO[bytes], length: int) -> None:
+    def __init__(self, source: IO[bytes], length: int, *, owned: bool = False) -> None:
         self._source = source
         self._length = length
         self._left = length
+        self._owned = owned
+
+    def close(self) -> None:
+        if self._owned:
+            self._source.close()
 
     def __len__(self) -> int:
         return self._length
@@ -145,7 +151,7 @@ def _body_factory(data: SliceData, length: int) -> Callable[[], Any]:
             raise ValueError(f"slice is {len(data)} bytes, declared length {length}")
         return lambda: data
     if callable(data) and not hasattr(data, "read"):
-        return lambda: _LimitedReader(data(), length)
+        return lambda: _LimitedReader(data(), length, owned=True)
     if hasattr(data, "seek") and hasattr(data, "tell"):
         start = data.tell()
 
@@ -256,16 +262,21 @@ class Transport:
         host = urlsplit(url).netloc
 
         def send(_token: str | None) -> Envelope:
-            with self._network_errors("put_slice", url, api=False):
-                resp = self._http.request(
-                    "PUT",
-                    url,
-                    data=make_body(),
-                    headers=headers,
-                    auth=_PUT_HEADERS_ONLY,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                )
+            body = make_body()
+            try:
+                with self._network_errors("put_slice", url, api=False):
+                    resp = self._http.request(
+                        "PUT",
+                        url,
+                        data=body,
+                        headers=headers,
+                        auth=_PUT_HEADERS_ONLY,
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                    )
+            finally:
+                if isinstance(body, _LimitedReader):
+                    body.close()  # a file opened for this attempt; requests never closes a body
             status = resp.status_code
             if 200 <= status < 300:
                 # Storage answers 200 with an empty body. A body that is an API envelope (a

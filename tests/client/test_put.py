@@ -80,15 +80,18 @@ def test_put_streams_a_file_with_exact_length(control, api) -> None:
 def test_a_reset_put_is_sent_again_from_the_start(control, api) -> None:
     control.faults([{"match": "", "method": "PUT", "nth": 1, "times": 2, "action": "reset"}])
     data = png_like("again", 5000)
-    opened: list[int] = []
+    opened: list[io.BytesIO] = []
 
     def fresh() -> io.BytesIO:
-        opened.append(1)
-        return io.BytesIO(data)
+        opened.append(io.BytesIO(data))
+        return opened[-1]
 
     preupload_id, url = start_upload(api, data, "again.png")
     api.put_slice(url, fresh, len(data))
     assert len(opened) == 3
+    # Each reader the transport asked for is closed once its attempt is over (a file it opened
+    # is not left for the garbage collector).
+    assert [reader.closed for reader in opened] == [True, True, True]
     assert api.upload_complete(preupload_id).file_id  # MD5 matched: the whole slice arrived
     assert [r["fault"] for r in control.requests() if r["method"] == "PUT"] == [
         "reset",
