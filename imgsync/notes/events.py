@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# watchdog's warning for a folder's watch added twice (see _native_observer).
+_DUPLICATE_CALLBACK = r"Callback with id .* already exists for watch"
 
 NATIVE, POLLING = "native", "polling"
 #: How often the polling observer looks at every file: a change is seen at most this late, and
@@ -158,6 +162,15 @@ def _event_filter() -> list[type]:
 def _native_observer() -> Any:
     from watchdog.observers import Observer
 
+    # A folder made while its parent's watch is being set up is added twice (by the walk of the
+    # new tree and by its own creation event); watchdog keeps one callback and warns about the
+    # other on stderr, which a user of `imgsync watch` would take for a problem. It is none.
+    warnings.filterwarnings(
+        "ignore",
+        message=_DUPLICATE_CALLBACK,
+        category=RuntimeWarning,
+        module=r"watchdog\.observers\.inotify",
+    )
     return Observer()
 
 
