@@ -23,10 +23,13 @@ from imgsync.engine import transfer
 from .bytecode import precompile
 from .schedule import spread_slow_first
 from .support import CLIENT_ID, CLIENT_SECRET, Control, write_config
+from .temproot import use_memory_temp
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ:
+        # Before the first temporary folder and the workers' start (tests/temproot.py).
+        use_memory_temp()
         # Written once before the workers start instead of by each (tests/bytecode.py).
         precompile(
             Path(imgsync.__file__).parent,
