@@ -142,22 +142,47 @@ LINE_HAZARDS = ["    ", "  ", "| ", "```\n", "~~~\n", "---\n", "***\n", "=\n", '
 DEFINITIONS = ["[ref]: d.png", "[Ref]: <e f.png> 'g'", "[other]: h.png (t)", "[ref]: i.png"]
 
 
+# Each strategy is made once, here, not inside the drawing functions: a strategy made anew on
+# every draw is validated anew each time, which cost these tests more than the notes' checks.
+LINE_COUNTS = st.integers(1, 10)
+ONE_IN_TEN = st.integers(0, 9)
+A_DEFINITION = st.sampled_from(DEFINITIONS)
+GLUES = st.sampled_from([" ", ""])
+NOTE_PARTS = {
+    hazards: (
+        st.lists(st.sampled_from(INLINE + HAZARDS if hazards else INLINE), max_size=5),
+        st.sampled_from(LINE_STARTS + LINE_HAZARDS if hazards else LINE_STARTS),
+        st.sampled_from(["\n", "\n\n", "\n\n", "\r\n"] if hazards else ["\n", "\n\n"]),
+    )
+    for hazards in (False, True)
+}
+
+
 @st.composite
 def notes(draw: st.DrawFn, hazards: bool) -> str:
     """Notes from lines of the pieces above (with ``hazards``: of any shape, line endings
     included)."""
-    inline = INLINE + HAZARDS if hazards else INLINE
-    starts = LINE_STARTS + LINE_HAZARDS if hazards else LINE_STARTS
+    pieces, starts, endings = NOTE_PARTS[hazards]
     lines = []
-    for _ in range(draw(st.integers(1, 10))):
-        if draw(st.integers(0, 9)) == 0:
-            lines.append(draw(st.sampled_from(DEFINITIONS)))
+    for _ in range(draw(LINE_COUNTS)):
+        if draw(ONE_IN_TEN) == 0:
+            lines.append(draw(A_DEFINITION))
             continue
-        pieces = draw(st.lists(st.sampled_from(inline), max_size=5))
-        glue = draw(st.sampled_from([" ", ""]))
-        lines.append(draw(st.sampled_from(starts)) + glue.join(pieces))
-    endings = st.sampled_from(["\n", "\n\n", "\n\n", "\r\n"] if hazards else ["\n", "\n\n"])
+        lines.append(draw(starts) + draw(GLUES).join(draw(pieces)))
     return "".join(line + draw(endings) for line in lines)
+
+
+WORDS = st.lists(st.sampled_from(INLINE), min_size=1, max_size=4)
+BLOCK_LINES = st.integers(1, 3)
+HEADINGS = st.sampled_from(["# ", "## ", "###### "])
+LIST_MARKERS = st.sampled_from(["- ", "* ", "1. ", "3) "])
+QUOTE_ENDS = st.sampled_from([False, True])
+DEFINITION_BLOCKS = st.lists(A_DEFINITION, min_size=1)
+INFO_STRINGS = st.sampled_from(["", "py"])
+TAG_LINES = st.lists(st.sampled_from(['<img src="t.png">', "<img src=u.png/>"]))
+SHAPES = ("definitions", "fence", "heading", "list", "paragraph", "quote", "table", "tags")
+SHAPE_LISTS = st.lists(st.sampled_from(SHAPES), min_size=1, max_size=6)
+BLOCK_GAPS = st.sampled_from(["\n\n", "\n\n", "\n\n", "\n"])
 
 
 @st.composite
@@ -166,25 +191,25 @@ def blocks(draw: st.DrawFn) -> str:
     lists, quotes, definitions, fenced code, tables, tag lines), mostly a blank line apart."""
 
     def text() -> str:
-        return " ".join(draw(st.lists(st.sampled_from(INLINE), min_size=1, max_size=4)))
+        return " ".join(draw(WORDS))
 
     def lines(prefix: str) -> list[str]:
-        return [prefix + text() for _ in range(draw(st.integers(1, 3)))]
+        return [prefix + text() for _ in range(draw(BLOCK_LINES))]
 
     shapes = {
         "paragraph": lambda: lines(""),
-        "heading": lambda: [draw(st.sampled_from(["# ", "## ", "###### "])) + text()],
-        "list": lambda: lines(draw(st.sampled_from(["- ", "* ", "1. ", "3) "]))),
-        "quote": lambda: lines("> ") + draw(st.sampled_from([[], [">"] + lines("> ")])),
-        "definitions": lambda: draw(st.lists(st.sampled_from(DEFINITIONS), min_size=1)),
-        "fence": lambda: ["```" + draw(st.sampled_from(["", "py"])), *lines(""), "```"],
+        "heading": lambda: [draw(HEADINGS) + text()],
+        "list": lambda: lines(draw(LIST_MARKERS)),
+        "quote": lambda: lines("> ") + ([">", *lines("> ")] if draw(QUOTE_ENDS) else []),
+        "definitions": lambda: draw(DEFINITION_BLOCKS),
+        "fence": lambda: ["```" + draw(INFO_STRINGS), *lines(""), "```"],
         "table": lambda: ["| a | b |", "|---|---|", f"| {text()} | c |"],
-        "tags": lambda: draw(st.lists(st.sampled_from(['<img src="t.png">', "<img src=u.png/>"]))),
+        "tags": lambda: draw(TAG_LINES),
     }
     parts = []
-    for shape in draw(st.lists(st.sampled_from(sorted(shapes)), min_size=1, max_size=6)):
+    for shape in draw(SHAPE_LISTS):
         parts.append("\n".join(shapes[shape]()) or "x")
-        parts.append(draw(st.sampled_from(["\n\n", "\n\n", "\n\n", "\n"])))
+        parts.append(draw(BLOCK_GAPS))
     return "".join(parts)
 
 
