@@ -20,10 +20,13 @@ from imgsync.config import Settings, load_settings
 from imgsync.emulator import Emulator
 from imgsync.engine import transfer
 
-from .bytecode import precompile
+from .bytecode import precompile, read_pycs_whole
 from .schedule import spread_slow_first
 from .support import CLIENT_ID, CLIENT_SECRET, Control, write_config
 from .temproot import use_memory_temp
+
+# Before the test modules are collected: they load quicker (tests/bytecode.py).
+read_pycs_whole()
 
 
 def pytest_configure(config: pytest.Config) -> None:
