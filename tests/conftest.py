@@ -86,11 +86,13 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def control(emulator: Emulator) -> Control:
-    """A freshly reset emulator's control plane."""
+def control(emulator: Emulator) -> Iterator[Control]:
+    """A freshly reset emulator's control plane; its connection closed after the test, so the
+    emulator's thread serving it ends then."""
     ctl = Control(emulator.base_url)
     ctl.reset()
-    return ctl
+    yield ctl
+    ctl.close()
 
 
 @pytest.fixture

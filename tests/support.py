@@ -310,6 +310,12 @@ class Control:
                     raise
         raise AssertionError("unreachable")
 
+    def close(self) -> None:
+        """Close the connections this thread opened (another thread's are closed with it: its
+        connections are freed when it ends)."""
+        for connection in self._local.__dict__.pop("connections", {}).values():
+            connection.close()
+
     def _post(self, what: str, body: Any) -> Any:
         status, content = self._call("POST", f"{self.base_url}/_emulator/{what}", body)
         assert status == 200, content
