@@ -50,10 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: two workers per core. Much of the suite waits (poll spacing, rate limits,
-    subprocesses, the watcher's quiet periods) rather than computes; a second worker per core
-    runs meanwhile."""
-    return 2 * _cores()
+    """``-n auto``: five workers per two cores. Much of the suite waits (poll spacing, rate
+    limits, subprocesses, the watcher's quiet periods) rather than computes; the other workers
+    run meanwhile. On 2 cores, paired full runs took 68.9-69.9 s with five workers against
+    74.8-75.1 s with four (the fifth costs ~4 % more CPU, its start-up)."""
+    return max(1, 5 * _cores() // 2)
 
 
 def _cores() -> int:
