@@ -52,7 +52,7 @@ from pathlib import Path
 
 from imgsync.errors import ItemError
 from imgsync.notes import swap
-from imgsync.notes.notelock import notes_locked, write_admitted
+from imgsync.notes.notelock import note_file, notes_locked, write_admitted
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -179,7 +179,7 @@ def write_note(note: NoteText, new_text: str) -> bool:
     new_raw = note_bytes(note, new_text)
     if new_raw == note.raw:
         return False
-    target = _write_target(note.path)
+    target = Path(note_file(note.path))  # a symlinked note: its target; the link stays a link
     with notes_locked([note.path]), write_admitted():
         _write(note, target, new_raw)
     _tell_listeners(note.path, new_raw)
@@ -323,21 +323,12 @@ def _read_consistently(path: Path, max_bytes: int) -> tuple[bytes, os.stat_resul
 def unwritable_reason(path: Path) -> str | None:
     """Why the note at ``path`` must not be rewritten, or None when it may be (or does not exist:
     reading it says so). What :func:`write_note` refuses, asked before any work is done."""
-    target = _write_target(path)
+    target = Path(note_file(path))
     try:
         info = os.stat(target)
     except OSError:
         return None
     return _unwritable(target, info) if stat.S_ISREG(info.st_mode) else None
-
-
-def _write_target(path: Path) -> Path:
-    """The file a write of the note at ``path`` replaces: a symlinked note's target (the link
-    stays a link), else the note itself. A folder on the way that is a symlink changes nothing:
-    the new file is made and renamed in the folder it leads to."""
-    if os.path.islink(path):
-        return Path(os.path.realpath(path))
-    return Path(os.path.abspath(path))
 
 
 def _unwritable(target: Path, info: os.stat_result) -> str | None:

@@ -41,6 +41,7 @@ __all__ = [
     "LOCK_WAIT_S",
     "NoteBusy",
     "folder_of",
+    "note_file",
     "notes_locked",
     "resume_writes",
     "stop_writes",
@@ -76,15 +77,24 @@ _held: dict[tuple[int, int], _Held] = {}
 _held_mutex = threading.Lock()
 
 
-def folder_of(note: str | os.PathLike[str]) -> str:
-    """The folder a note's lock is taken on: the note's own, or for a symlinked note its target's.
+def note_file(note: str | os.PathLike[str]) -> str:
+    """The file the note at ``note`` is, absolute: a symlinked note's target, else the note itself.
 
-    The folder is named as the note's path names it; a lock is keyed by what that opens (device
-    and inode), so other spellings of it (through a symlinked folder) share the one lock.
+    Only the note's own name is looked at: a folder on the way that is a symlink is kept as
+    named (what it leads to is the same folder to open, lock or write in).
     """
     if os.path.islink(note):
-        return os.path.dirname(os.path.realpath(note))
-    return os.path.dirname(os.path.abspath(note))
+        return os.path.realpath(note)
+    return os.path.abspath(note)
+
+
+def folder_of(note: str | os.PathLike[str]) -> str:
+    """The folder a note's lock is taken on: the folder of :func:`note_file`.
+
+    A lock is keyed by what that folder opens (device and inode), so other spellings of it
+    (through a symlinked folder) share the one lock.
+    """
+    return os.path.dirname(note_file(note))
 
 
 @contextlib.contextmanager
