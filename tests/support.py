@@ -279,42 +279,51 @@ class Control:
         """The status and body of one request; a kept-alive connection the server closed
         meanwhile is opened again once."""
         parts = urllib.parse.urlsplit(url)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         data = None if body is None else json.dumps(body).encode()
         headers = {} if data is None else {"Content-Type": "application/json"}
-        connections: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault(
-            "connections", {}
-        )
-        for attempt in (1, 2):
-            connection = connections.get(parts.netloc)
-            if connection is None:
-                kind = (
-                    http.client.HTTPSConnection
-                    if parts.scheme == "https"
-                    else http.client.HTTPConnection
-                )
-                connection = connections[parts.netloc] = kind(parts.hostname or "", parts.port)
-            connection.timeout = timeout
-            if connection.sock is not None:
-                connection.sock.settimeout(timeout)
-            try:
-                connection.request(method, target, body=data, headers=headers)
-                response = connection.getresponse()
-                return response.status, response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                connection.close()
-                del connections[parts.netloc]
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._exchange(parts, method, target, data, headers, timeout)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._connections().pop(parts.netloc).close()
+            return self._exchange(parts, method, target, data, headers, timeout)
+
+    def _exchange(
+        self,
+        parts: urllib.parse.SplitResult,
+        method: str,
+        target: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> tuple[int, bytes]:
+        """One request on this thread's connection to ``parts``' host (opened if need be)."""
+        connections = self._connections()
+        connection = connections.get(parts.netloc)
+        if connection is None:
+            kind = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            connection = connections[parts.netloc] = kind(parts.hostname or "", parts.port)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        connection.request(method, target, body=data, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    def _connections(self) -> dict[str, http.client.HTTPConnection]:
+        """This thread's open connections, by host."""
+        return self._local.__dict__.setdefault("connections", {})
 
     def close(self) -> None:
         """Close the connections this thread opened (another thread's are closed with it: its
         connections are freed when it ends)."""
-        for connection in self._local.__dict__.pop("connections", {}).values():
+        for connection in self._connections().values():
             connection.close()
+        self._connections().clear()
 
     def _post(self, what: str, body: Any) -> Any:
         status, content = self._call("POST", f"{self.base_url}/_emulator/{what}", body)
