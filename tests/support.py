@@ -272,6 +272,8 @@ class Control:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []  # every thread's, for close()
+        self._opened_lock = threading.Lock()
 
     def _call(
         self, method: str, url: str, body: Any = None, timeout: float = 30
@@ -307,6 +309,8 @@ class Control:
                 else http.client.HTTPConnection
             )
             connection = connections[parts.netloc] = kind(parts.hostname or "", parts.port)
+            with self._opened_lock:
+                self._opened.append(connection)
         connection.timeout = timeout
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
@@ -319,11 +323,12 @@ class Control:
         return self._local.__dict__.setdefault("connections", {})
 
     def close(self) -> None:
-        """Close the connections this thread opened (another thread's are closed with it: its
-        connections are freed when it ends)."""
-        for connection in self._connections().values():
+        """Close the connections every thread opened (a test's helper threads have ended by
+        then). A connection used again afterwards opens itself anew, and is closed again here."""
+        with self._opened_lock:
+            opened = list(self._opened)
+        for connection in opened:
             connection.close()
-        self._connections().clear()
 
     def _post(self, what: str, body: Any) -> Any:
         status, content = self._call("POST", f"{self.base_url}/_emulator/{what}", body)

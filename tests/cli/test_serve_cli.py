@@ -39,14 +39,15 @@ def running(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int]]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith(LISTENING), (line, proc.stderr.read() if proc.stderr else "")
-        yield proc, int(line.strip().rsplit(":", 1)[1])
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+    with proc:  # its pipes closed at the end
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""
+            assert line.startswith(LISTENING), (line, proc.stderr.read() if proc.stderr else "")
+            yield proc, int(line.strip().rsplit(":", 1)[1])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
 
 
 def post(port: int, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> dict:

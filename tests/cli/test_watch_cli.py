@@ -53,11 +53,12 @@ class WatchProcess:
             reader.start()
 
     def _read(self, stream: Any, is_json: bool) -> None:
-        for line in stream:
-            if is_json:
-                self.events.append(json.loads(line))
-            else:
-                self.stderr.append(line.rstrip("\n"))
+        with stream:  # closed at the end of the output, when the process has gone
+            for line in stream:
+                if is_json:
+                    self.events.append(json.loads(line))
+                else:
+                    self.stderr.append(line.rstrip("\n"))
 
     def wait_event(self, kind: str, **fields: Any) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
@@ -71,6 +72,10 @@ class WatchProcess:
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         self.process.send_signal(signum)
+        return self.stop_reading()
+
+    def stop_reading(self) -> int:
+        """Wait for the process to end and its output to be read to the end (and closed)."""
         code = self.process.wait(timeout=DEADLINE_S)
         for reader in self._readers:
             reader.join(timeout=DEADLINE_S)
@@ -96,7 +101,7 @@ def start_watch(
     for process in started:
         if process.process.poll() is None:
             process.process.kill()
-            process.process.wait(timeout=DEADLINE_S)
+        process.stop_reading()
 
 
 def note_with_images(vault: Path, name: str, *tags: str) -> tuple[Path, bytes]:

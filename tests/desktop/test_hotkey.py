@@ -49,12 +49,14 @@ class Daemon:
             stderr=subprocess.PIPE,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line.rstrip("\n"))
+        with self.proc.stderr:  # closed at the end of the output, when the process has gone
+            for line in self.proc.stderr:
+                self.lines.put(line.rstrip("\n"))
 
     def wait_line(self, pattern: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
@@ -74,7 +76,9 @@ class Daemon:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.wait(20)
+        code = self.proc.wait(20)
+        self._reader.join(20)
+        return code
 
 
 @pytest.fixture

@@ -460,13 +460,14 @@ def _start_slow_sync(
     process = subprocess.Popen(
         imgsync(config_path, "sync", "--allow-data-uri", str(vault)),
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         wait_for(lambda: bed.requests(CREATE) or process.poll() is not None)
     except BaseException:
         process.kill()
+        process.communicate()
         raise
     assert process.poll() is None, process.communicate()
     return process, before
@@ -504,7 +505,14 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(
     process, before = _start_slow_sync(vault, config_path, env, bed, delay=delay)
     lines: queue.Queue[bytes] = queue.Queue()
     assert process.stderr is not None
-    reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True)
+    stderr = process.stderr
+
+    def read() -> None:
+        with stderr:  # closed at the end of the output, when the process has gone
+            for line in stderr:
+                lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     started = time.monotonic()
 
