@@ -324,7 +324,7 @@ class Control:
 
     def close(self) -> None:
         """Close the connections every thread opened (a test's helper threads have ended by
-        then). A connection used again afterwards opens itself anew, and is closed again here."""
+        then). One used again afterwards reopens itself; a later ``close`` closes it again."""
         with self._opened_lock:
             opened = list(self._opened)
         for connection in opened:
